@@ -1,0 +1,11 @@
+module github.com/ciuic/ciuic
+
+go 1.26.8
+
+require (
+	github.com/alecthomas/participle/v2 v2.1.4 // indirect
+	github.com/emicklei/dot v1.10.0 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/tools v0.52.0 // indirect
+)
