@@ -210,14 +210,14 @@ func (g *Graph) ReplaceAllUses(old, new *Value) {
 		g.SetInput(u.Node, u.Index, new)
 	}
 	for i, o := range g.Outputs {
-		if o == old {
-			g.Outputs[i] = new
-			if new.Def != nil && !g.isInterface(new) {
-				g.names[new.Name] = false
-				delete(g.names, new.Name)
-				new.Name = old.Name
-			}
+		if o != old {
+			continue
 		}
+		if new.Def != nil && !g.isInterface(new) {
+			// Swap names so the graph's interface keeps its output name and names stay unique.
+			old.Name, new.Name = new.Name, old.Name
+		}
+		g.Outputs[i] = new
 	}
 }
 
