@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ciuic/ciuic/cmd/ciuic/demo"
+	"github.com/ciuic/ciuic/cmd/internal/cli"
+	"github.com/ciuic/ciuic/frontend/safetensors"
+	"github.com/ciuic/ciuic/frontend/text"
+	"github.com/ciuic/ciuic/ir"
+)
+
+// runDemo writes the built-in model and its weights to a folder, compiles it as any user
+// model is compiled, and draws it, so a new user sees every stage on one command.
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ciuic demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("o", "ciuic-demo", "folder for the demo's files")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := demoMain(*dir, stdout); err != nil {
+		fmt.Fprintf(stderr, "ciuic demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func demoMain(dir string, w io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	src := filepath.Join(dir, "block.ciu")
+	if err := cli.WriteFileAtomic(src, demo.Source); err != nil {
+		return err
+	}
+	if err := safetensors.Write(filepath.Join(dir, demo.WeightsFile), demo.Weights(), nil); err != nil {
+		return err
+	}
+	g, err := text.ParseFile(src)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "model    %s (built-in transformer block, weights seeded)\n", src)
+	st := ir.ComputeStats(g)
+	js, _ := json.Marshal(st.Ops)
+	fmt.Fprintf(w, "graph    %d nodes, %d weights (%.1f KiB), ops %s\n", st.Nodes, st.Weights, float64(st.WeightBytes)/1024, js)
+	for _, v := range g.Inputs {
+		fmt.Fprintf(w, "input    %%%s: %s\n", v.Name, v.Type)
+	}
+	for _, v := range g.Outputs {
+		fmt.Fprintf(w, "output   %%%s: %s\n", v.Name, v.Type)
+	}
+	irPath := filepath.Join(dir, "block.ir.ciu")
+	if err := cli.WriteFileAtomic(irPath, []byte(ir.Print(g))); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "IR       %s (canonical text, every node typed)\n", irPath)
+	dotSrc := ir.Dot(g, ir.DotOptions{})
+	dotPath := filepath.Join(dir, "block.dot")
+	if err := cli.WriteFileAtomic(dotPath, []byte(dotSrc)); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "graphviz %s\n", dotPath)
+	svg, err := ir.RenderSVG(dotSrc)
+	if err != nil {
+		fmt.Fprintf(w, "svg      skipped: %v\n", err)
+		return nil
+	}
+	svgPath := filepath.Join(dir, "block.svg")
+	if err := cli.WriteFileAtomic(svgPath, svg); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "svg      %s\n", svgPath)
+	return nil
+}

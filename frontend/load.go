@@ -1,0 +1,31 @@
+// Package frontend loads a model from any format ciuic reads into a verified ir.Graph.
+// Each format has its own sub-package (text, onnx, ...); Load picks one by file extension.
+package frontend
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/ciuic/ciuic/frontend/text"
+	"github.com/ciuic/ciuic/ir"
+)
+
+// Formats lists the file extensions Load understands, with what they are.
+var Formats = []struct{ Ext, What string }{
+	{".ciu", "Ciuic model language (docs/language.md)"},
+}
+
+// Load reads the model at path, choosing the frontend by its extension.
+func Load(path string) (*ir.Graph, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".ciu":
+		return text.ParseFile(path)
+	default:
+		var known []string
+		for _, f := range Formats {
+			known = append(known, f.Ext)
+		}
+		return nil, fmt.Errorf("%s: unknown model format %q (known: %s)", path, ext, strings.Join(known, ", "))
+	}
+}
