@@ -106,7 +106,7 @@ func (w *dotWriter) draw(g *Graph) {
 			continue
 		}
 		n := w.newNode(w.root, "shape", "ellipse", "style", "filled", "fillcolor", dotInputFill)
-		n.Attr("label", dot.HTML("<B>"+htmlText(in.Name)+"</B><BR/>"+small(in.Type.String(), "10", "")))
+		n.Attr("label", dot.HTML(valueLabel(in)))
 		w.defs[in] = n
 	}
 	// All op nodes first, so that edges can be drawn even if Nodes is not in order.
@@ -115,7 +115,7 @@ func (w *dotWriter) draw(g *Graph) {
 		if n == nil {
 			continue
 		}
-		drawn[i] = w.newNode(w.cluster(n.Group), 
+		drawn[i] = w.newNode(w.cluster(n.Group),
 			"shape", "box", "style", "rounded,filled", "fillcolor", opFill(n), "color", dotOpLine,
 			"label", dot.HTML(w.opLabel(n)))
 		for _, o := range n.Outputs {
@@ -139,7 +139,7 @@ func (w *dotWriter) draw(g *Graph) {
 			continue
 		}
 		n := w.newNode(w.root, "shape", "house", "style", "filled", "fillcolor", dotOutputFill)
-		n.Attr("label", dot.HTML("<B>"+htmlText(out.Name)+"</B><BR/>"+small(out.Type.String(), "10", "")))
+		n.Attr("label", dot.HTML(valueLabel(out)))
 		w.edge(out, n, w.root)
 	}
 }
@@ -169,6 +169,15 @@ func (w *dotWriter) edge(v *Value, to dot.Node, toGraph *dot.Graph) {
 	}
 	w.root.Edge(from, to).Attrs("label", dotQuote(label), "tooltip", dotQuote(v.String()),
 		"fontname", dotFont, "fontsize", "9", "fontcolor", dotGrey)
+}
+
+// valueLabel names a graph input or output, with its type below if it is known.
+func valueLabel(v *Value) string {
+	s := "<B>" + htmlText(v.Name) + "</B>"
+	if v.Type.IsValid() {
+		s += "<BR/>" + small(v.Type.String(), "10", "")
+	}
+	return s
 }
 
 func opFill(n *Node) string {
@@ -230,22 +239,28 @@ func attrSummary(a Attr) string {
 	return a.Kind.String()
 }
 
-// tensorSummary is "f32[784, 128]", or "i64[2] [-1, 784]" for small numeric tensors.
+// tensorSummary is "f32[784, 128]", or "i64[2] [-1, 784]" and "f32[] 2" for small tensors.
 func tensorSummary(t *Tensor) string {
 	s := t.Type().String()
 	n := t.NumElements()
 	if n < 1 || n > dotMaxValues || t.Check() != nil {
 		return s
 	}
+	var elem func(i int) string
 	switch {
 	case t.DType == String:
-		return s + " " + list(int(n), func(i int) string { return strconv.Quote(cut(t.Strings[i])) })
+		elem = func(i int) string { return strconv.Quote(cut(t.Strings[i])) }
 	case t.DType.IsFloat():
-		return s + " " + list(int(n), func(i int) string { return strconv.FormatFloat(t.At(i), 'g', 4, 64) })
+		elem = func(i int) string { return strconv.FormatFloat(t.At(i), 'g', 4, 64) }
 	case t.DType.IsInt() || t.DType == Bool:
-		return s + " " + list(int(n), func(i int) string { return strconv.FormatInt(t.intAt(i), 10) })
+		elem = func(i int) string { return strconv.FormatInt(t.intAt(i), 10) }
+	default:
+		return s
 	}
-	return s
+	if len(t.Shape) == 0 {
+		return s + " " + elem(0) // a scalar: f32[] 2
+	}
+	return s + " " + list(int(n), elem)
 }
 
 func list(n int, elem func(int) string) string {
@@ -273,7 +288,7 @@ func cut(s string) string {
 	if len(r) <= dotMaxString {
 		return s
 	}
-	return string(r[:dotMaxString-1]) + "…"
+	return strings.TrimRight(string(r[:dotMaxString-1]), " ") + "…"
 }
 
 // htmlText escapes s for a Graphviz HTML-like label. Control characters, which the
