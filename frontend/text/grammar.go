@@ -122,7 +122,7 @@ type attr struct {
 type attrValue struct {
 	Pos     lexer.Position
 	Graph   *graphDef `parser:"  @@"`
-	Tensor  *typeDef  `parser:"| ( @@"`
+	Tensor  *typeDef  `parser:"| ( (?= Ident '[' ) @@"`
 	Data    *literal  `parser:"    @@ )"`
 	Literal *literal  `parser:"| @@"`
 }
@@ -152,7 +152,7 @@ type meta struct {
 var parser = participle.MustBuild[model](
 	participle.Lexer(textLexer),
 	participle.Elide("Comment", "Whitespace"),
-	participle.UseLookahead(4),
+	participle.UseLookahead(0),
 )
 
 // Grammar returns the grammar of the Ciuic model language in EBNF, as participle sees it.

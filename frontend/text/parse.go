@@ -77,7 +77,14 @@ func syntaxError(filename string, err error) error {
 		if pos.Filename == "" {
 			pos.Filename = filename
 		}
-		return ErrorList{{Pos: pos, Msg: perr.Message()}}
+		msg := perr.Message()
+		// The lexer quotes the whole rest of the file; the first character is the news.
+		if _, rest, ok := strings.Cut(msg, "invalid input text "); ok {
+			if s, err := strconv.Unquote(rest); err == nil && s != "" {
+				msg = fmt.Sprintf("unexpected character %q", []rune(s)[0])
+			}
+		}
+		return ErrorList{{Pos: pos, Msg: msg}}
 	}
 	return ErrorList{{Pos: lexer.Position{Filename: filename, Line: 1, Column: 1}, Msg: err.Error()}}
 }
@@ -271,6 +278,7 @@ func (b *builder) weight(name string, pos lexer.Position) *ir.Tensor {
 		if err != nil {
 			// Name the file as the user wrote it, not as resolved on this machine.
 			msg := strings.ReplaceAll(err.Error(), path, b.weightsName)
+			msg = strings.TrimPrefix(msg, b.weightsName+": ")
 			b.errorf(b.weightsPos, "cannot read weights file %s: %s", b.weightsName, msg)
 		}
 		b.weights = f
@@ -481,13 +489,14 @@ func (b *builder) arg(s *scope, a *arg) *ir.Value {
 
 // check infers types and verifies the graph, mapping every problem to its position.
 func (b *builder) check(g *ir.Graph, pos lexer.Position) {
-	if err := ir.InferTypes(g); err != nil {
-		b.irErrors(err, pos)
-		return
+	inferErr := ir.InferTypes(g)
+	if inferErr != nil {
+		b.irErrors(inferErr, pos)
+	} else {
+		b.inferNested(g, pos)
 	}
-	b.inferNested(g, pos)
 	for _, d := range b.outTypes {
-		if d.t.IsValid() && !compatible(d.t, d.v.Type) {
+		if d.t.IsValid() && d.v.Type.IsValid() && !compatible(d.t, d.v.Type) {
 			b.errorf(d.pos, "output %s declared %s, inferred %s", ir.PrintName(d.v.Name), d.t, d.v.Type)
 		}
 	}
