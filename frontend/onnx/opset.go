@@ -235,23 +235,61 @@ func (l *lowerer) resolveSoftmax(p pendingSoftmax) {
 		}
 	}
 	out := n.Outputs[0]
-	shape := &ir.Node{Name: n.Name, Op: "Shape", Inputs: []*ir.Value{x},
-		Outputs: []*ir.Value{{Name: g.UniqueName(out.Name + "_inshape")}}}
+	var pre []*ir.Node
+	var shapeVal *ir.Value
+	if c := reshapeConst(x, p.axis); c != nil {
+		shapeVal = g.AddConst(g.UniqueName(out.Name+"_inshape"), c)
+	} else {
+		shape := &ir.Node{Name: n.Name, Op: "Shape", Inputs: []*ir.Value{x},
+			Outputs: []*ir.Value{{Name: g.UniqueName(out.Name + "_inshape")}}}
+		pre = append(pre, shape)
+		shapeVal = shape.Outputs[0]
+	}
 	flat := &ir.Node{Name: n.Name, Op: "Flatten", Inputs: []*ir.Value{x}, Attrs: ir.Attrs{"axis": ir.IntAttr(p.axis)},
 		Outputs: []*ir.Value{{Name: g.UniqueName(out.Name + "_2d_in")}}}
 	soft2d := &ir.Value{Name: g.UniqueName(out.Name + "_2d"), Def: n}
-	reshape := &ir.Node{Name: n.Name, Op: "Reshape", Inputs: []*ir.Value{soft2d, shape.Outputs[0]}, Outputs: []*ir.Value{out}}
+	reshape := &ir.Node{Name: n.Name, Op: "Reshape", Inputs: []*ir.Value{soft2d, shapeVal}, Outputs: []*ir.Value{out}}
 	n.Inputs[0] = flat.Outputs[0]
 	n.Outputs[0] = soft2d
 	n.Attrs["axis"] = ir.IntAttr(-1)
 	var nodes []*ir.Node
 	for _, m := range g.Nodes {
 		if m == n {
-			nodes = append(nodes, shape, flat, n, reshape)
+			nodes = append(append(nodes, pre...), flat, n, reshape)
 		} else {
 			nodes = append(nodes, m)
 		}
 	}
 	g.Nodes = nodes
 	// Outputs get their Def and uses from the Rebuild that follows (typeCheck).
+}
+
+// reshapeConst returns the shape that restores x's shape from its 2-D flattening at
+// axis as a constant, when x's type allows: static dims as they are, the first dim as
+// 0 (copy) when axis is 1, and at most one other non-static dim as -1. A constant keeps
+// symbolic dims through inference, which Shape(x) would lose.
+func reshapeConst(x *ir.Value, axis int64) *ir.Tensor {
+	if x == nil || !x.Type.IsValid() {
+		return nil
+	}
+	if axis < 0 {
+		axis += int64(len(x.Type.Shape))
+	}
+	dims := make([]int64, len(x.Type.Shape))
+	free := 0
+	for i, d := range x.Type.Shape {
+		switch {
+		case d.IsStatic():
+			dims[i] = d.Size
+		case i == 0 && axis == 1:
+			dims[i] = 0
+		default:
+			dims[i] = -1
+			free++
+		}
+	}
+	if free > 1 {
+		return nil
+	}
+	return ir.NewTensorI64([]int64{int64(len(dims))}, dims)
 }

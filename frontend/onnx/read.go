@@ -222,7 +222,7 @@ func (l *lowerer) graph(gp *onnxpb.GraphProto, parent *scope) (*ir.Graph, error)
 	for _, vi := range gp.GetValueInfo() {
 		decl[vi.GetName()] = vi.GetType()
 	}
-	for _, np := range gp.GetNode() {
+	for _, np := range topoOrder(gp.GetNode()) {
 		l.node(s, np)
 	}
 	for _, out := range gp.GetOutput() {
@@ -360,11 +360,9 @@ func (l *lowerer) constant(s *scope, n *ir.Node, np *onnxpb.NodeProto, ref strin
 		l.errorf("node %s: Constant value has the wrong kind", ref)
 		return
 	}
+	// Some exporters (PyTorch 1.x) define the same Constant output twice; readers after
+	// the second definition see it, as in ONNX Runtime. AddConst renames the second.
 	out := np.GetOutput()[0]
-	if s.vals[out] != nil {
-		l.errorf("node %s: output %q is already defined", ref, out)
-		return
-	}
 	s.vals[out] = s.g.AddConst(out, t)
 }
 
@@ -480,4 +478,79 @@ func resetTypes(g *ir.Graph) {
 	for _, sub := range subgraphs(g) {
 		resetTypes(sub)
 	}
+}
+
+// topoOrder returns the nodes in an order where each is after the nodes that compute its
+// inputs. ONNX requires that order, but some exporters (PyTorch 1.x) break it; a valid
+// order is returned as is. Names a subgraph reads from this graph count as inputs.
+func topoOrder(nodes []*onnxpb.NodeProto) []*onnxpb.NodeProto {
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, o := range n.GetOutput() {
+			if _, dup := producer[o]; !dup && o != "" {
+				producer[o] = i
+			}
+		}
+	}
+	deps := make([][]int, len(nodes))
+	sorted := true
+	for i, n := range nodes {
+		for _, name := range nodeReads(n) {
+			if p, ok := producer[name]; ok && p != i {
+				deps[i] = append(deps[i], p)
+				if p > i {
+					sorted = false
+				}
+			}
+		}
+	}
+	if sorted {
+		return nodes
+	}
+	// Depth-first from each node in order keeps the original order where it is valid.
+	const (
+		todo = iota
+		busy
+		done
+	)
+	state := make([]int, len(nodes))
+	out := make([]*onnxpb.NodeProto, 0, len(nodes))
+	var visit func(i int)
+	visit = func(i int) {
+		if state[i] != todo {
+			return // done, or on a cycle: lowering reports the undefined input
+		}
+		state[i] = busy
+		for _, d := range deps[i] {
+			visit(d)
+		}
+		state[i] = done
+		out = append(out, nodes[i])
+	}
+	for i := range nodes {
+		visit(i)
+	}
+	return out
+}
+
+// nodeReads lists the value names n reads: its inputs and every input of nodes in its
+// subgraphs (names the subgraph defines itself are harmless extra edges only when they
+// collide with this graph's names, which ONNX forbids).
+func nodeReads(n *onnxpb.NodeProto) []string {
+	names := append([]string{}, n.GetInput()...)
+	var walk func(g *onnxpb.GraphProto)
+	walk = func(g *onnxpb.GraphProto) {
+		for _, m := range g.GetNode() {
+			names = append(names, nodeReads(m)...)
+		}
+	}
+	for _, a := range n.GetAttribute() {
+		if a.G != nil {
+			walk(a.G)
+		}
+		for _, g := range a.GetGraphs() {
+			walk(g)
+		}
+	}
+	return names
 }

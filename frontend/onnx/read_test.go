@@ -57,3 +57,58 @@ func TestNodeSuite(t *testing.T) {
 		t.Log(f)
 	}
 }
+
+// TestRealModels imports the real models of ../shared/testdata/models: every one must
+// import and verify, or fail only with an *UnsupportedError (contrib ops the IR lacks).
+func TestRealModels(t *testing.T) {
+	dir := sharedDir(t, "testdata/models")
+	var models []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".onnx") {
+			models = append(models, path)
+		}
+		return nil
+	})
+	mustImport := map[string]bool{"mnist.onnx": true, "gpt2_past.onnx": true, "TFBertForQuestionAnswering.onnx": true, "gpt2_megatron.onnx": true}
+	var ok, unsupported int
+	for _, path := range models {
+		rel, _ := filepath.Rel(dir, path)
+		g, err := ReadFile(path, Options{})
+		var ue *UnsupportedError
+		switch {
+		case knownBadModels[rel] != "":
+			if err == nil {
+				t.Errorf("%s imports now (was: %s): remove it from knownBadModels", rel, knownBadModels[rel])
+			}
+		case err == nil:
+			ok++
+			if len(g.Nodes) == 0 {
+				t.Errorf("%s: no nodes", path)
+			}
+		case errors.As(err, &ue) && !mustImport[filepath.Base(path)]:
+			unsupported++
+			t.Logf("%v", err)
+		default:
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	t.Logf("%d models: %d imported, %d unsupported", len(models), ok, unsupported)
+}
+
+// knownBadModels are onnxruntime's fusion-test inputs that ciuic rejects, with why. Most
+// are deliberately odd graphs for negative tests of ORT's optimizer.
+var knownBadModels = map[string]string{
+	"ort-fusion/attention_mask_no_cast.onnx":                       `LayerNormalization attribute misspelt "epsion"`,
+	"ort-fusion/skip_layer_norm_no_beta.onnx":                      `LayerNormalization attribute misspelt "epsion"`,
+	"ort-fusion/skip_layer_norm_no_beta_with_cast.onnx":            `LayerNormalization attribute misspelt "epsion"`,
+	"ort-fusion/bias_gelu_fusion_recompute.onnx":                   "MatMul of [..., 3072] x [unk_1, unk_2, 3072]: inner dims cannot match",
+	"ort-fusion/conv_clip11.onnx":                                  "Clip bounds of shape [1]; the IR requires scalars",
+	"ort-fusion/fuse-conv-bn-mul-add-unsqueeze.onnx":               "declared output type disagrees with the graph",
+	"ort-fusion/fuse-conv-bn-mul-add-unsqueeze.negative_axes.onnx": "declared output type disagrees with the graph",
+	"ort-fusion/fuse-matmul-bn-directly-dont-fuse.onnx":            "BatchNormalization scale of size 5 for 1 channel",
+	"ort-fusion/fuse-matmul-bn-only-reshape.onnx":                  "BatchNormalization scale of size 5 for 1 channel",
+	"ort-fusion/fuse-matmul-bn-only-transpose.onnx":                "BatchNormalization scale of size 5 for 1 channel",
+	"ort-fusion/matmul_integer_to_float_large_tensor.onnx":         "graph has no outputs",
+	"ort-fusion/reshape_fusion_concat_subgraph_not_triggered.onnx": "declared output rank disagrees with Reshape's shape input",
+	"ort-fusion/reshape_fusion_with_graph_inputs.onnx":             "declared output rank disagrees with Reshape's shape input",
+}
