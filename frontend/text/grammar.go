@@ -34,7 +34,7 @@ type graphDef struct {
 	Pos     lexer.Position
 	Name    *label   `parser:"'graph' @@"`
 	Inputs  []*param `parser:"'(' ( @@ ( ',' @@ )* )? ')'"`
-	Outputs []*param `parser:"Arrow '(' ( @@ ( ',' @@ )* )? ')'"`
+	Outputs []*param `parser:"'->' '(' ( @@ ( ',' @@ )* )? ')'"`
 	Stmts   []*stmt  `parser:"'{' @@* '}'"`
 }
 
