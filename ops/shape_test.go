@@ -108,7 +108,7 @@ func TestViewsAndTransposeProperty(t *testing.T) {
 
 func TestIRRoundTrip(t *testing.T) {
 	for _, tt := range []*Tensor{
-		iota32(2, 2), f64(sh(1), 1.5), i64(sh(2), -1, 1 << 40), i32(sh(1), -7), bools(sh(2), true, false),
+		iota32(2, 2), f64(sh(1), 1.5), i64(sh(2), -1, 1<<40), i32(sh(1), -7), bools(sh(2), true, false),
 		MustFromSlice(sh(2), []int8{-1, 2}), MustFromSlice(sh(1), []uint64{1 << 63}), MustFromSlice(sh(1), []string{"hi"}),
 		MustFromSlice(sh(1), []int16{-300}), MustFromSlice(sh(1), []uint32{4e9}),
 	} {
