@@ -38,8 +38,11 @@
 // while holding a token. Kernels split their work through KernelContext.Parallel: the
 // parallel-for takes extra tokens only if they are free right now (never waiting),
 // starts one helper per token, and every participant, the node goroutine included,
-// pulls chunks from a shared counter until none are left. So a kernel running alone
-// gets every worker, kernels running side by side share them, and the total never
+// pulls chunks from a shared counter until none are left. A helper returns its token
+// between chunks as soon as a node is waiting for one, because running independent
+// nodes side by side costs nothing while splitting a kernel costs synchronisation. So
+// a kernel running alone gets every worker, kernels running side by side share them
+// (each finishing its own chunks if no helper stays), and the total never
 // exceeds the budget: there is no oversubscription to make 2 cores time-slice 8
 // goroutines. The parallel-for stops handing out chunks once the run is canceled, so
 // even one long kernel stops promptly. Results do not depend on the split (see

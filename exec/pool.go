@@ -10,22 +10,33 @@ import (
 
 // tokens is a run's worker budget: one token per worker, each with an id that names
 // the worker in traces. A goroutine computes only while it holds a token, so at most
-// cap(tokens) goroutines compute at once whatever mix of nodes and intra-op helpers
-// is running.
-type tokens chan int
+// Workers goroutines compute at once whatever mix of nodes and intra-op helpers is
+// running.
+type tokens struct {
+	ch chan int
+	// waiting counts node goroutines blocked in acquire. Helpers give their token
+	// back between chunks when a node waits: running independent nodes side by side
+	// costs nothing, while splitting one kernel costs chunking and synchronisation.
+	waiting atomic.Int32
+}
 
-func newTokens(n int) tokens {
-	t := make(tokens, n)
+func newTokens(n int) *tokens {
+	t := &tokens{ch: make(chan int, n)}
 	for i := 0; i < n; i++ {
-		t <- i
+		t.ch <- i
 	}
 	return t
 }
 
 // acquire waits for a token or for ctx to end.
-func (t tokens) acquire(ctx context.Context) (int, error) {
+func (t *tokens) acquire(ctx context.Context) (int, error) {
+	if id, ok := t.tryAcquire(); ok {
+		return id, nil
+	}
+	t.waiting.Add(1)
+	defer t.waiting.Add(-1)
 	select {
-	case id := <-t:
+	case id := <-t.ch:
 		return id, nil
 	case <-ctx.Done():
 		return -1, ctx.Err()
@@ -33,16 +44,16 @@ func (t tokens) acquire(ctx context.Context) (int, error) {
 }
 
 // tryAcquire takes a token only if one is free right now.
-func (t tokens) tryAcquire() (int, bool) {
+func (t *tokens) tryAcquire() (int, bool) {
 	select {
-	case id := <-t:
+	case id := <-t.ch:
 		return id, true
 	default:
 		return -1, false
 	}
 }
 
-func (t tokens) release(id int) { t <- id }
+func (t *tokens) release(id int) { t.ch <- id }
 
 // chunksPerWorker bounds how finely a parallel-for splits its range: enough chunks
 // that helpers joining late still find work, few enough that per-chunk overhead stays
@@ -52,9 +63,9 @@ const chunksPerWorker = 4
 // parallelFor returns the KernelContext.Parallel of one node invocation. The calling
 // goroutine already holds a token; it spawns one helper per token it can take without
 // waiting, and all of them pull chunks from a shared counter, so the work completes
-// even if no helper can be had. Once ctx ends, no new chunk starts: the kernel returns
+// even if no helper can be had. A helper leaves as soon as a node waits for a token. Once ctx ends, no new chunk starts: the kernel returns
 // early with partial results, which the caller discards.
-func parallelFor(ctx context.Context, tok tokens, workers int) func(n, grain int, fn func(lo, hi int)) {
+func parallelFor(ctx context.Context, tok *tokens, workers int) func(n, grain int, fn func(lo, hi int)) {
 	return func(n, grain int, fn func(lo, hi int)) {
 		if n <= 0 {
 			return
@@ -70,13 +81,16 @@ func parallelFor(ctx context.Context, tok tokens, workers int) func(n, grain int
 		chunks = (n + size - 1) / size
 		var next atomic.Int64
 		var panicked atomic.Value
-		work := func() {
+		work := func(helper bool) {
 			defer func() {
 				if r := recover(); r != nil {
 					panicked.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
 				}
 			}()
 			for ctx.Err() == nil {
+				if helper && tok.waiting.Load() > 0 {
+					return // the caller finishes the chunks; a waiting node gets this token
+				}
 				c := int(next.Add(1)) - 1
 				if c >= chunks {
 					return
@@ -95,10 +109,10 @@ func parallelFor(ctx context.Context, tok tokens, workers int) func(n, grain int
 			go func() {
 				defer wg.Done()
 				defer tok.release(id)
-				work()
+				work(true)
 			}()
 		}
-		work()
+		work(false)
 		wg.Wait()
 		if p := panicked.Load(); p != nil {
 			// Re-raise on the node goroutine, where runNode turns it into an error.

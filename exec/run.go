@@ -125,7 +125,7 @@ dispatch:
 type run struct {
 	s     *Session
 	ctx   context.Context // canceled on the first error
-	tok   tokens
+	tok   *tokens
 	ready chan int // nodes whose inputs are all computed; each is sent once
 	start time.Time
 
