@@ -15,8 +15,10 @@
 // # Scheduling
 //
 // A run copies the dependency counts. Nodes with no producer are ready at once; when
-// a node finishes it decrements the count of each consumer and sends the ones that
-// reach zero to a ready channel. A dispatcher (the goroutine that called Run) starts
+// a node finishes it decrements the count of each consumer and pushes the ones that
+// reach zero on a ready stack (depth first: a branch's consumers run before the next
+// branch starts, so its intermediates are freed early). A dispatcher (the goroutine
+// that called Run) pops ready nodes and starts
 // every ready node on an errgroup with SetLimit(workers), so independent branches of
 // the graph run at the same time. Node goroutines never start other goroutines on
 // the group themselves: errgroup's Go blocks at the limit, and a node waiting for a

@@ -448,3 +448,49 @@ func TestDefaultWorkers(t *testing.T) {
 		t.Errorf("Relu(NaN) = %v, %v", out["y"], err)
 	}
 }
+
+// TestPeakBytesBranches checks that ready nodes run depth first: with one worker, four
+// branches that each widen to f32[1, 256] and narrow back to f32[1, 1] never hold more
+// than one branch's wide tensors at once.
+func TestPeakBytesBranches(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("graph g(x: f32[1, 4]) -> (y) {\n  @w: f32[4, 256] = [" +
+		strings.TrimSuffix(strings.Repeat("0.5, ", 1024), ", ") + "]\n  @v: f32[256, 1] = [" +
+		strings.TrimSuffix(strings.Repeat("0.25, ", 256), ", ") + "]\n")
+	for i := 0; i < 4; i++ {
+		src.WriteString("  %y" + itoa(i) + " = MatMul(Relu(MatMul(%x, @w)), @v)\n")
+	}
+	src.WriteString("  %y = Sum(%y0, %y1, %y2, %y3)\n}")
+	s := session(t, src.String(), Options{Workers: 1})
+	r, err := s.Execute(context.Background(), map[string]*ops.Tensor{"x": f32([]int{1, 4}, 1, 2, 3, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// y_i = 256 * 0.25 * relu(0.5*(1+2+3+4)) = 320; y = 1280.
+	wantTensor(t, "y", r.Outputs[0], f32([]int{1, 1}, 1280))
+	const wide = 256 * 4
+	if r.Stats.PeakBytes > 2*wide+5*4 {
+		t.Errorf("PeakBytes = %d, want at most two wide tensors (%d) and the small ones", r.Stats.PeakBytes, 2*wide)
+	}
+}
+
+// TestPeakBytesViews checks that a view of an input costs nothing and that tensors
+// sharing one buffer count once.
+func TestPeakBytesViews(t *testing.T) {
+	s := session(t, `graph g(x: f32[256]) -> (a, y) {
+  %a = Identity(%x)
+  %r = Relu(%x)
+  %i = Identity(%r)
+  %y = Neg(%i)
+}`, Options{Workers: 1})
+	r, err := s.Execute(context.Background(), map[string]*ops.Tensor{"x": filled(256)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outputs[0].F32()[3] != 3 {
+		t.Errorf("a = %v", r.Outputs[0])
+	}
+	if r.Stats.PeakBytes != 2*256*4 {
+		t.Errorf("PeakBytes = %d, want %d (r and y; a is x, i is r)", r.Stats.PeakBytes, 2*256*4)
+	}
+}

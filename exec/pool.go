@@ -115,7 +115,7 @@ func parallelFor(ctx context.Context, tok *tokens, workers int) func(n, grain in
 		work(false)
 		wg.Wait()
 		if p := panicked.Load(); p != nil {
-			// Re-raise on the node goroutine, where runNode turns it into an error.
+			// Re-raise on the node goroutine, where callKernel turns it into an error.
 			panic(kernelPanic(p.(string)))
 		}
 	}

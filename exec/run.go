@@ -69,7 +69,7 @@ func (s *Session) Execute(ctx context.Context, inputs map[string]*ops.Tensor) (*
 		remaining: append([]int(nil), s.release...),
 		live:      map[uintptr]*buffer{},
 		external:  map[uintptr]bool{},
-		ready:     make(chan int, len(s.nodes)),
+		signal:    make(chan struct{}, len(s.nodes)),
 		start:     time.Now(),
 	}
 	for i, si := range s.inputSlots {
@@ -86,18 +86,18 @@ func (s *Session) Execute(ctx context.Context, inputs map[string]*ops.Tensor) (*
 	for i := range s.nodes {
 		r.deps[i] = s.nodes[i].deps
 	}
-	for _, i := range s.initial {
-		r.ready <- i
+	for k := len(s.initial) - 1; k >= 0; k-- { // reversed: the stack pops graph order
+		r.push(s.initial[k])
 	}
 
 	// The dispatcher is this goroutine, outside the group: g.Go blocks while the group
 	// is at its limit, and a node goroutine must never block on that itself (it holds
-	// a slot), so nodes report readiness through a channel instead of spawning.
+	// a slot), so nodes push ready nodes on a stack and signal the dispatcher instead.
 dispatch:
 	for dispatched := 0; dispatched < len(s.nodes); dispatched++ {
 		select {
-		case i := <-r.ready:
-			g.Go(func() error { return r.runNode(i) })
+		case <-r.signal:
+			g.Go(r.runNext)
 		case <-gctx.Done():
 			break dispatch
 		}
@@ -123,11 +123,12 @@ dispatch:
 
 // run is the state of one Execute call; the Session itself is never written.
 type run struct {
-	s     *Session
-	ctx   context.Context // canceled on the first error
-	tok   *tokens
-	ready chan int // nodes whose inputs are all computed; each is sent once
-	start time.Time
+	s   *Session
+	ctx context.Context // canceled on the first error
+	tok *tokens
+	// signal has one element per node pushed on ready and not yet popped.
+	signal chan struct{}
+	start  time.Time
 
 	mu        sync.Mutex // guards everything below
 	values    []*ops.Tensor
@@ -138,6 +139,24 @@ type run struct {
 	liveBytes int64
 	peak      int64
 	stats     []NodeStat
+	// ready holds nodes whose inputs are all computed. It is a stack: the consumers
+	// of the node that just finished run next, depth first, so a branch's
+	// intermediates are released before the next branch allocates its own.
+	ready []int
+}
+
+// push makes node i ready. Caller holds r.mu, or is the only goroutine.
+func (r *run) push(i int) {
+	r.ready = append(r.ready, i)
+	r.signal <- struct{}{} // never blocks: capacity is the number of nodes
+}
+
+func (r *run) pop() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := r.ready[len(r.ready)-1]
+	r.ready = r.ready[:len(r.ready)-1]
+	return i
 }
 
 // buffer is one live intermediate allocation; views of it (Reshape, Identity) share it.
@@ -146,9 +165,12 @@ type buffer struct {
 	refs  int
 }
 
-// runNode runs one ready node on a worker token, publishes its outputs, releases
-// inputs it was the last reader of, and marks consumers ready.
-func (r *run) runNode(i int) error {
+// runNext takes a worker token, then the top ready node, and runs it: it publishes
+// the node's outputs, releases inputs it was the last reader of, and marks consumers
+// ready. The node is chosen only once a token is held, so the choice sees every node
+// made ready until then (depth first), and there is always one: every runNext call
+// follows a push.
+func (r *run) runNext() error {
 	id, err := r.tok.acquire(r.ctx)
 	if err != nil {
 		return err
@@ -157,6 +179,7 @@ func (r *run) runNode(i int) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
+	i := r.pop()
 	nd := &r.s.nodes[i]
 	in := make([]*ops.Tensor, len(nd.in))
 	r.mu.Lock()
@@ -205,10 +228,11 @@ func (r *run) runNode(i int) error {
 	if r.stats != nil {
 		r.stats[i] = NodeStat{Node: nd.n, Start: t0, End: t1, Worker: id}
 	}
-	for _, c := range nd.consumers {
+	for k := len(nd.consumers) - 1; k >= 0; k-- { // reversed: the stack pops graph order
+		c := nd.consumers[k]
 		r.deps[c]--
 		if r.deps[c] == 0 {
-			r.ready <- c
+			r.push(c)
 		}
 	}
 	return nil
