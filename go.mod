@@ -3,11 +3,13 @@ module github.com/ciuic/ciuic
 go 1.26.8
 
 require (
-	github.com/alecthomas/participle/v2 v2.1.4 // indirect
-	github.com/emicklei/dot v1.10.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/rogpeppe/go-internal v1.16.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
-	golang.org/x/tools v0.52.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
+	github.com/alecthomas/participle/v2 v2.1.4
+	github.com/emicklei/dot v1.10.0
+	github.com/google/go-cmp v0.7.0
+	github.com/rogpeppe/go-internal v1.16.0
+	golang.org/x/sync v0.25.0
+	golang.org/x/tools v0.52.0
+	google.golang.org/protobuf v1.36.12
 )
+
+require golang.org/x/sys v0.49.0 // indirect
