@@ -35,14 +35,7 @@ var order = [][2]string{
 	{"infer-shapes", "simplify"},   // simplify reads types
 	{"simplify", "fold-constants"}, // fewer nodes to fold
 	{"fold-constants", "cse"},      // folded constants expose equal subtrees
-	{"cse", "fuse-gelu"},           // fusions see one copy of shared subtrees
-	{"fuse-gelu", "fuse-layernorm"},
-	{"fuse-layernorm", "fuse-attention"},      // attention patterns start after the norms
-	{"fuse-layernorm", "fuse-skip-layernorm"}, // needs LayerNormalization nodes
-	{"fuse-attention", "fuse-dense"},          // attention consumes the Q/K/V MatMul+Add
-	{"fuse-skip-layernorm", "fuse-dense"},     // the skip Add must not be eaten by Dense first
-	{"fuse-dense", "fuse-elementwise"},        // Dense takes its activation before chains form
-	{"fuse-elementwise", "dead-code"},
+	{"cse", "dead-code"},
 }
 
 // Passes returns the pass table, in pipeline order.
