@@ -106,7 +106,7 @@ type PassResult struct {
 	Name     string         `json:"name"`
 	Changes  map[string]int `json:"changes"`
 	Nodes    int            `json:"nodes_after"`
-	Duration time.Duration  `json:"duration_ns"`
+	Duration time.Duration  `json:"-"` // left out of JSON so stats stay reproducible
 }
 
 // Result is what a pipeline run did.

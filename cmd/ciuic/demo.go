@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ciuic/ciuic/exec"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ciuic/ciuic/cmd/ciuic/demo"
 	"github.com/ciuic/ciuic/cmd/internal/cli"
@@ -71,15 +74,41 @@ func demoMain(dir string, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "graphviz %s\n", dotPath)
-	svg, err := ir.RenderSVG(dotSrc)
-	if err != nil {
+	if svg, err := ir.RenderSVG(dotSrc); err != nil {
 		fmt.Fprintf(w, "svg      skipped: %v\n", err)
-		return nil
+	} else {
+		svgPath := filepath.Join(dir, "block.svg")
+		if err := cli.WriteFileAtomic(svgPath, svg); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "svg      %s\n", svgPath)
 	}
-	svgPath := filepath.Join(dir, "block.svg")
-	if err := cli.WriteFileAtomic(svgPath, svg); err != nil {
+	return demoRun(g, w)
+}
+
+// demoRun runs the block on seeded inputs (batch 1, 64 tokens) and reports speed.
+func demoRun(g *ir.Graph, w io.Writer) error {
+	s, err := exec.NewSession(g, exec.Options{})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "svg      %s\n", svgPath)
+	inputs, err := s.RandomInputs(1, map[string]int{"B": 1, "S": 64})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	var times []time.Duration
+	var res *exec.Result
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		if res, err = s.Execute(ctx, inputs); err != nil {
+			return err
+		}
+		times = append(times, time.Since(start))
+	}
+	sortDurations(times)
+	fmt.Fprintf(w, "run      B=1, S=64 on %d workers: median %.3f ms over %d runs, peak intermediates %s\n",
+		s.Workers(), ms(percentile(times, 50)), len(times), bytesString(res.Stats.PeakBytes))
+	fmt.Fprintf(w, "output   %s: %s\n", g.Outputs[0].Name, summarize(res.Outputs[0]))
 	return nil
 }

@@ -17,7 +17,10 @@ type command struct {
 
 // commands is the table of subcommands, in the order `ciuic -h` lists them.
 var commands = []command{
-	{"demo", "compile, draw and summarise the built-in transformer-block example", runDemo},
+	{"demo", "compile, draw and run the built-in transformer-block example", runDemo},
+	{"run", "run a model once on inputs from .npy files or seeded random values", runRun},
+	{"bench", "time a model over repeated runs (median, p10, p90, min; -json)", runBench},
+	{"conformance", "run ONNX backend node tests (model.onnx + test_data_set_*)", runConformance},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

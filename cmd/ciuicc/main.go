@@ -18,6 +18,7 @@ import (
 	"github.com/ciuic/ciuic/frontend"
 	"github.com/ciuic/ciuic/frontend/safetensors"
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/passes"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -37,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	emit := fs.String("emit", "", "output kind: ir | dot | svg | stats (default: from -o's extension, else ir)")
 	out := fs.String("o", "", "output file (written atomically; default: standard output)")
+	var cf cli.CompileFlags
+	cf.Register(fs)
 	fs.Usage = func() {
 		var exts []string
 		for _, f := range frontend.Formats {
@@ -68,12 +71,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ciuicc: unknown -emit %q (want ir, dot, svg or stats)\n", kind)
 		return 2
 	}
-	g, err := frontend.Load(fs.Arg(0))
+	g, res, err := cf.Compile(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	data, err := render(g, kind, *out)
+	if cf.Explain {
+		for _, r := range res.Remarks {
+			fmt.Fprintln(stderr, r)
+		}
+	}
+	data, err := render(g, res, kind, *out)
 	if err != nil {
 		fmt.Fprintf(stderr, "ciuicc: %v\n", err)
 		return 1
@@ -91,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // render produces the bytes of one output kind. For IR text written to a file, the weights
 // go to a safetensors file beside it, so the output parses back on its own.
-func render(g *ir.Graph, kind, out string) ([]byte, error) {
+func render(g *ir.Graph, res *passes.Result, kind, out string) ([]byte, error) {
 	switch kind {
 	case "ir":
 		if out != "" && len(g.Consts) > 0 {
@@ -105,10 +113,16 @@ func render(g *ir.Graph, kind, out string) ([]byte, error) {
 	case "svg":
 		return ir.RenderSVG(ir.Dot(g, ir.DotOptions{}))
 	case "stats":
-		b, err := json.MarshalIndent(ir.ComputeStats(g), "", "  ")
+		b, err := json.MarshalIndent(stats{Stats: ir.ComputeStats(g), Passes: res.Passes}, "", "  ")
 		return append(b, '\n'), err
 	}
 	return nil, fmt.Errorf("unknown kind %q", kind)
+}
+
+// stats is the -emit stats object: the graph's summary plus what each pass changed.
+type stats struct {
+	ir.Stats
+	Passes []passes.PassResult `json:"passes"`
 }
 
 // writeWeights stores the graph's non-inline constants in OUT.safetensors (OUT without its
