@@ -33,6 +33,10 @@ type Options struct {
 	// with types only on graph inputs and constants. For tools that inspect graphs the
 	// IR cannot type yet.
 	NoVerify bool
+	// InputTypes overrides the declared types of main-graph inputs, by name. A model may
+	// leave an input's rank unknown, which the IR cannot express; a caller that knows the
+	// concrete inputs (the conformance runner, a user binding dims) types them here.
+	InputTypes map[string]ir.Type
 }
 
 // Model is an imported ONNX model: the lowered graph and the model's metadata.
@@ -91,7 +95,7 @@ func ReadModel(data []byte, name, dir string, opts Options) (*Model, error) {
 	if err := checkSupported(name, mp.Graph, m.Opsets); err != nil {
 		return nil, err
 	}
-	l := &lowerer{file: name, opsets: m.Opsets, tensors: tensorReader{dir: dir}}
+	l := &lowerer{file: name, opsets: m.Opsets, tensors: tensorReader{dir: dir}, inputTypes: opts.InputTypes}
 	g, err := l.graph(mp.Graph, nil)
 	if err == nil && len(l.errs) > 0 {
 		err = errors.New(strings.Join(l.errs, "\n"))
@@ -171,6 +175,8 @@ type lowerer struct {
 	errs     []string
 	declared []declared
 	softmax  []pendingSoftmax
+	// inputTypes are Options.InputTypes: they replace the main graph's declared input types.
+	inputTypes map[string]ir.Type
 }
 
 func (l *lowerer) errorf(format string, args ...any) {
@@ -205,6 +211,9 @@ func (l *lowerer) graph(gp *onnxpb.GraphProto, parent *scope) (*ir.Graph, error)
 			continue
 		}
 		t, hasShape, err := lowerType(in.GetType())
+		if it, ok := l.inputTypes[in.GetName()]; ok && parent == nil && it.IsValid() {
+			t, hasShape, err = it, true, nil
+		}
 		switch {
 		case err != nil:
 			l.errorf("input %q: %v", in.GetName(), err)
