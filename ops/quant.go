@@ -102,6 +102,11 @@ func quantizeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 	if err != nil {
 		return nil, fmt.Errorf("QuantizeLinear: %v", err)
 	}
+	if x.DType == ir.F32 {
+		// ONNX divides in f32; the f64 quotient rounded to f32 is that result exactly,
+		// and it decides ties such as 0.5/0.019607844 = 25.5 (f32) vs 25.4999 (f64).
+		q = mapT(ctx, q, func(v float64) float64 { return float64(float32(v)) })
+	}
 	q = mapT(ctx, q, roundHalfEven)
 	if q, err = arith(ctx, "Add", q, zero); err != nil {
 		return nil, err
@@ -162,12 +167,13 @@ func dynQuantKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 	scale := float64(float32(hi-lo) / 255)
 	zp := 0.0
 	if scale != 0 {
-		zp = min(max(roundHalfEven(-lo/scale), 0), 255)
+		zp = min(max(roundHalfEven(float64(float32(-lo)/float32(scale))), 0), 255)
 	}
 	q := make([]uint8, len(xs))
 	for i, v := range xs {
 		if scale != 0 {
-			q[i] = uint8(min(max(roundHalfEven(v/scale)+zp, 0), 255))
+			// Divide in f32 as ONNX does: in f64, 0.5/0.019607844 rounds to 25, not 26.
+			q[i] = uint8(min(max(roundHalfEven(float64(float32(v)/float32(scale)))+zp, 0), 255))
 		}
 	}
 	return []*Tensor{MustFromSlice(in[0].Shape, q), Scalar(float32(scale)), Scalar(uint8(zp))}, nil
