@@ -1,0 +1,149 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ciuic/ciuic/ir"
+)
+
+func init() {
+	Register(ir.CiuicDomain, "Attention", attentionKernel, ir.F32)
+}
+
+// attnGeom is the geometry of one ciuic.Attention call.
+type attnGeom struct {
+	B, S, T       int // batch, query length, key length
+	H, Hkv, D, Dv int // query heads, key/value heads, head sizes of Q/K and of V
+	scale         float32
+	causal        bool
+	mask          []float32 // nil: no mask
+	maskStrides   []int     // strides of the mask broadcast to [B, H, S, T]
+}
+
+// ciuic.Attention(Q[B, S, H·D], K[B, T, Hkv·D], V[B, T, Hkv·Dv], Mask?) computes, per
+// batch and head h (using key/value head h / (H/Hkv)),
+//
+//	softmax(Q·Kᵀ·scale + Mask)·V
+//
+// with the output laid out [B, S, H·Dv]. Each score is the float32 dot product summed in
+// order, times scale, plus the mask, all in float32, as MatMul, Mul and Add would compute
+// it; the softmax is that of the Softmax kernel (float64, row maximum subtracted), except
+// that a row with every position masked (-inf, or causal) gives zeros, not NaN. Causal
+// attention lets query s see keys t <= s + (T - S), so the last query sees every key.
+// Query rows are independent and each is computed the same way whatever the split.
+func attentionKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	g, err := attentionGeom(in, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("Attention: %v", err)
+	}
+	q, k, v := in[0].F32(), in[1].F32(), in[2].F32()
+	y := New(ir.F32, g.B, g.S, g.H*g.Dv)
+	ys := y.F32()
+	rows := g.B * g.H * g.S
+	grain := max(1, (1<<15)/max(1, g.T*(g.D+g.Dv)))
+	ctx.ParallelFor(rows, grain, func(lo, hi int) {
+		p := make([]float64, g.T)
+		for r := lo; r < hi; r++ {
+			g.row(q, k, v, ys, r, p)
+		}
+	})
+	return one(y), nil
+}
+
+func attentionGeom(in []*Tensor, attrs ir.Attrs) (*attnGeom, error) {
+	if err := need(in, 3); err != nil {
+		return nil, err
+	}
+	q, k, v, m := in[0], in[1], in[2], input(in, 3)
+	for i, t := range []*Tensor{q, k, v, m} {
+		if t != nil && t.DType != ir.F32 {
+			return nil, fmt.Errorf("input %d is %s, want f32", i, t.DType)
+		}
+	}
+	if q.Rank() != 3 || k.Rank() != 3 || v.Rank() != 3 {
+		return nil, fmt.Errorf("Q, K, V must be 3-D [batch, seq, hidden], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
+	}
+	h := attrs.Int("num_heads", 0)
+	hkv := attrs.Int("kv_num_heads", h)
+	if h <= 0 || hkv <= 0 || h%hkv != 0 {
+		return nil, fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
+	}
+	g := &attnGeom{B: q.Shape[0], S: q.Shape[1], T: k.Shape[1], H: int(h), Hkv: int(hkv), causal: attrs.Int("causal", 0) != 0}
+	if k.Shape[0] != g.B || v.Shape[0] != g.B || v.Shape[1] != g.T {
+		return nil, fmt.Errorf("batch and key lengths of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
+	}
+	if q.Shape[2]%g.H != 0 {
+		return nil, fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q.Shape[2], g.H)
+	}
+	g.D = q.Shape[2] / g.H
+	if k.Shape[2] != g.Hkv*g.D {
+		return nil, fmt.Errorf("K hidden size %d is not kv_num_heads %d times the head size %d", k.Shape[2], g.Hkv, g.D)
+	}
+	if v.Shape[2]%g.Hkv != 0 {
+		return nil, fmt.Errorf("V hidden size %d is not divisible by kv_num_heads %d", v.Shape[2], g.Hkv)
+	}
+	g.Dv = v.Shape[2] / g.Hkv
+	g.scale = attrs.Float("scale", 0)
+	if !attrs.Has("scale") {
+		g.scale = float32(1 / math.Sqrt(float64(g.D)))
+	}
+	if m != nil {
+		full := []int{g.B, g.H, g.S, g.T}
+		if s, err := broadcastShapes(m.Shape, full); m.Rank() > 4 || err != nil || !sameShape(s, full) {
+			return nil, fmt.Errorf("mask %v does not broadcast to [batch, heads, S, T] = %v", m.Shape, full)
+		}
+		g.mask, g.maskStrides = m.F32(), bcastStrides(full, m.Shape)
+	}
+	return g, nil
+}
+
+// row computes output row r, r indexing (batch, head, query) in that order, into y
+// (zeroed). p is scratch of T elements.
+func (g *attnGeom) row(q, k, v, y []float32, r int, p []float64) {
+	s := r % g.S
+	h := (r / g.S) % g.H
+	b := r / (g.S * g.H)
+	kvh := h / (g.H / g.Hkv)
+	qrow := q[(b*g.S+s)*g.H*g.D+h*g.D:][:g.D]
+	visible := g.T // keys [0, visible) may be attended
+	if g.causal {
+		visible = max(0, min(g.T, s+g.T-g.S+1))
+	}
+	var mrow int
+	if g.mask != nil {
+		mrow = b*g.maskStrides[0] + h*g.maskStrides[1] + s*g.maskStrides[2]
+	}
+	m := math.Inf(-1)
+	for t := 0; t < visible; t++ {
+		krow := k[(b*g.T+t)*g.Hkv*g.D+kvh*g.D:][:g.D]
+		var dot float32
+		for d, qv := range qrow {
+			dot += qv * krow[d]
+		}
+		sc := dot * g.scale
+		if g.mask != nil {
+			sc += g.mask[mrow+t*g.maskStrides[3]]
+		}
+		p[t] = float64(sc)
+		m = max(m, p[t])
+	}
+	out := y[(b*g.S+s)*g.H*g.Dv+h*g.Dv:][:g.Dv]
+	if math.IsInf(m, -1) {
+		return // every key masked: no weights to spread, the row stays zero
+	}
+	if math.IsInf(m, 1) {
+		m = 0 // as the Softmax kernel does
+	}
+	sum := 0.0
+	for t := 0; t < visible; t++ {
+		sum += math.Exp(p[t] - m)
+	}
+	for t := 0; t < visible; t++ {
+		w := float32(math.Exp(p[t]-m) / sum)
+		vrow := v[(b*g.T+t)*g.Hkv*g.Dv+kvh*g.Dv:][:g.Dv]
+		for j, vv := range vrow {
+			out[j] += w * vv
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/ciuic/ciuic/ir"
+)
+
+func init() {
+	Register(ir.CiuicDomain, "FusedElementwise", fusedKernel, ir.F32, ir.F64)
+}
+
+// ciuic.FusedElementwise(x0, x1, ...) {expr} evaluates an expression of elementwise ONNX
+// ops (ir.ElementwiseOps) over the broadcast of its inputs in one pass over memory.
+//
+// Every step rounds to the dtype exactly as the op's own reference kernel does (binary
+// arithmetic in the dtype, Pow and the unary ops in float64 rounded once, with the same
+// functions from unary.go), so the result is bit-identical to running the ops one by one.
+//
+// The expression is compiled once per (expr, number of inputs) into a program for a small
+// stack machine whose registers are blocks of fusedBlock elements. The output is computed
+// a block at a time: inputs that have the output's shape are read in place, scalars from
+// a block filled once, other broadcast inputs are gathered into a block first; then each
+// step runs one tight loop over the block.
+
+const fusedBlock = 256
+
+// fusedCode is what one step of a fused program does.
+type fusedCode uint8
+
+const (
+	fLoad fusedCode = iota // push input
+	fAdd
+	fSub
+	fMul
+	fDiv
+	fMax
+	fMin
+	fPow
+	fRelu
+	fUnary // apply fn
+)
+
+var fusedBinary = map[string]fusedCode{"Add": fAdd, "Sub": fSub, "Mul": fMul, "Div": fDiv, "Max": fMax, "Min": fMin, "Pow": fPow}
+
+// fusedStep is one instruction: load input into stack slot dst, or apply an op to the
+// operands in slots dst (and dst+1) leaving the result in slot dst.
+type fusedStep struct {
+	code  fusedCode
+	input int
+	dst   int
+	fn    func(float64) float64 // fUnary
+}
+
+// fusedProg is a compiled expression.
+type fusedProg struct {
+	steps []fusedStep
+	depth int // stack slots needed
+}
+
+type fusedKey struct {
+	expr string
+	nin  int
+}
+
+// fusedCache maps a fusedKey to its *fusedProg: an expression is parsed once, not per call.
+var fusedCache sync.Map
+
+func compileFused(expr string, nin int) (*fusedProg, error) {
+	key := fusedKey{expr, nin}
+	if p, ok := fusedCache.Load(key); ok {
+		return p.(*fusedProg), nil
+	}
+	e, err := ir.ParseExpr(expr, nin)
+	if err != nil {
+		return nil, err
+	}
+	p := &fusedProg{}
+	if err := p.emit(e, 0); err != nil {
+		return nil, fmt.Errorf("expr %q: %v", expr, err)
+	}
+	fusedCache.Store(key, p)
+	return p, nil
+}
+
+// emit appends the steps computing e into stack slot sp.
+func (p *fusedProg) emit(e *ir.Expr, sp int) error {
+	p.depth = max(p.depth, sp+1)
+	if e.Op == "" {
+		p.steps = append(p.steps, fusedStep{code: fLoad, input: e.Input, dst: sp})
+		return nil
+	}
+	for i, a := range e.Args {
+		if err := p.emit(a, sp+i); err != nil {
+			return err
+		}
+	}
+	st := fusedStep{dst: sp}
+	if c, ok := fusedBinary[e.Op]; ok {
+		st.code = c
+	} else if e.Op == "Relu" {
+		st.code = fRelu
+	} else if f, ok := numUnaries[e.Op]; ok {
+		st.code, st.fn = fUnary, f
+	} else if fu, ok := floatUnaries[e.Op]; ok {
+		f, err := fu(ir.Attrs{}) // the ONNX op with default attributes (Gelu: exact erf form)
+		if err != nil {
+			return err
+		}
+		st.code, st.fn = fUnary, f
+	} else {
+		return fmt.Errorf("op %s has no fused kernel", e.Op)
+	}
+	p.steps = append(p.steps, st)
+	return nil
+}
+
+func fusedKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	const op = "FusedElementwise"
+	if err := need(in, len(in)); err != nil || len(in) == 0 {
+		return nil, fmt.Errorf("%s: every input is required (got %d)", op, len(in))
+	}
+	if !attrs.Has("expr") {
+		return nil, fmt.Errorf("%s: attribute expr is required", op)
+	}
+	prog, err := compileFused(attrs.String("expr", ""), len(in))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", op, err)
+	}
+	if err := sameDType(op, in...); err != nil {
+		return nil, err
+	}
+	shapes := make([][]int, len(in))
+	for i, t := range in {
+		shapes[i] = t.Shape
+	}
+	shape, err := broadcastShapes(shapes...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", op, err)
+	}
+	out, err := newTensor(in[0].DType, shape)
+	if err != nil {
+		return nil, err
+	}
+	switch in[0].DType {
+	case ir.F32:
+		runFused[float32](ctx, prog, out, in)
+	case ir.F64:
+		runFused[float64](ctx, prog, out, in)
+	default:
+		return nil, fmt.Errorf("%s: unsupported dtype %s (want f32 or f64)", op, in[0].DType)
+	}
+	return one(out), nil
+}
+
+// fusedInput is how one input is read: in place (full), from a filled block (scalar), or
+// gathered through broadcast strides.
+type fusedInput[T Float] struct {
+	data    []T
+	full    bool
+	scalar  bool
+	strides []int // broadcast strides (0 on broadcast dims), for gathered inputs
+}
+
+func runFused[T Float](ctx *KernelContext, prog *fusedProg, out *Tensor, in []*Tensor) {
+	dst := out.Data.([]T)
+	n := len(dst)
+	ins := make([]fusedInput[T], len(in))
+	for i, t := range in {
+		d := t.Data.([]T)
+		ins[i] = fusedInput[T]{data: d, full: len(d) == n, scalar: len(d) == 1 && n != 1}
+		if !ins[i].full && !ins[i].scalar {
+			ins[i].strides = bcastStrides(out.Shape, t.Shape)
+		}
+	}
+	ctx.ParallelFor(n, elemGrain, func(lo, hi int) {
+		// Per-chunk scratch: stack registers, and a block per non-full input.
+		regs := make([][]T, prog.depth)
+		for i := range regs {
+			regs[i] = make([]T, fusedBlock)
+		}
+		bufs := make([][]T, len(ins))
+		pos := make([]int, len(out.Shape))
+		for i, fi := range ins {
+			if !fi.full {
+				bufs[i] = make([]T, fusedBlock)
+			}
+			if fi.scalar {
+				for j := range bufs[i] {
+					bufs[i][j] = fi.data[0]
+				}
+			}
+		}
+		stack := make([][]T, prog.depth)
+		for b := lo; b < hi; b += fusedBlock {
+			e := min(b+fusedBlock, hi)
+			m := e - b
+			for i, fi := range ins {
+				if fi.strides != nil {
+					gather(bufs[i][:m], fi.data, out.Shape, fi.strides, pos, b)
+				}
+			}
+			last := len(prog.steps) - 1
+			for si, st := range prog.steps {
+				if st.code == fLoad {
+					if ins[st.input].full {
+						stack[st.dst] = ins[st.input].data[b:e]
+					} else {
+						stack[st.dst] = bufs[st.input][:m]
+					}
+					continue
+				}
+				res := regs[st.dst][:m]
+				if si == last {
+					res = dst[b:e] // the last step writes the output directly
+				}
+				fusedApply(st, res, stack[st.dst], stack[min(st.dst+1, len(stack)-1)])
+				stack[st.dst] = res
+			}
+			if prog.steps[last].code == fLoad { // the expression is a bare input
+				copy(dst[b:e], stack[0])
+			}
+		}
+	})
+}
+
+// gather fills buf with src's elements for flat output indices [lo, lo+len(buf)) of an
+// output of shape, src read through broadcast strides st. pos is scratch of len(shape).
+func gather[T Float](buf, src []T, shape, st, pos []int, lo int) {
+	r, off := lo, 0
+	for d := len(shape) - 1; d >= 0; d-- {
+		pos[d] = r % shape[d]
+		r /= shape[d]
+		off += pos[d] * st[d]
+	}
+	last := len(shape) - 1
+	for i := range buf {
+		buf[i] = src[off]
+		for d := last; d >= 0; d-- {
+			pos[d]++
+			off += st[d]
+			if pos[d] < shape[d] {
+				break
+			}
+			off -= pos[d] * st[d]
+			pos[d] = 0
+		}
+	}
+}
+
+// fusedApply runs one non-load step: res = op(a) or op(a, b). res may be a (elementwise,
+// so in place is safe) but never b.
+func fusedApply[T Float](st fusedStep, res, a, b []T) {
+	switch st.code {
+	case fAdd:
+		for i := range res {
+			res[i] = a[i] + b[i]
+		}
+	case fSub:
+		for i := range res {
+			res[i] = a[i] - b[i]
+		}
+	case fMul:
+		for i := range res {
+			res[i] = a[i] * b[i]
+		}
+	case fDiv:
+		for i := range res {
+			res[i] = a[i] / b[i]
+		}
+	case fMax:
+		for i := range res {
+			x, y := a[i], b[i]
+			if x != x || x > y { // as arithFn: NaN propagates
+				res[i] = x
+			} else {
+				res[i] = y
+			}
+		}
+	case fMin:
+		for i := range res {
+			x, y := a[i], b[i]
+			if x != x || x < y {
+				res[i] = x
+			} else {
+				res[i] = y
+			}
+		}
+	case fPow:
+		for i := range res {
+			res[i] = T(math.Pow(float64(a[i]), float64(b[i])))
+		}
+	case fRelu:
+		// math.Max(x, 0) of the Relu kernel: NaN stays, -0 becomes +0.
+		for i := range res {
+			x := a[i]
+			if x > 0 || x != x {
+				res[i] = x
+			} else {
+				res[i] = 0
+			}
+		}
+	case fUnary:
+		f := st.fn
+		for i := range res {
+			res[i] = T(f(float64(a[i])))
+		}
+	default:
+		panic(fmt.Sprintf("ops: fused step %d", st.code))
+	}
+}
