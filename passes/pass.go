@@ -27,6 +27,12 @@ var passes = []Pass{
 	{Name: "simplify", Run: simplify, Level: 1, Doc: "Identity/Dropout removal, x*1, x+0, Reshape chains, Transpose pairs, no-op Casts"},
 	{Name: "fold-constants", Run: foldConstants, Level: 1, Doc: "evaluate nodes whose inputs are all constants (bounded size)"},
 	{Name: "cse", Run: cse, Level: 1, Doc: "merge nodes that compute the same thing from the same inputs"},
+	{Name: "fuse-gelu", Run: fuseGelu, Level: 2, Doc: "erf and tanh forms of GELU -> Gelu"},
+	{Name: "fuse-layernorm", Run: fuseLayerNorm, Level: 2, Doc: "decomposed LayerNorm -> LayerNormalization, decomposed RMSNorm -> ciuic.RMSNorm"},
+	{Name: "fuse-attention", Run: fuseAttention, Level: 2, Doc: "multi-head attention subgraph -> ciuic.Attention"},
+	{Name: "fuse-skip-layernorm", Run: fuseSkipLayerNorm, Level: 2, Doc: "Add + LayerNormalization -> ciuic.SkipLayerNorm"},
+	{Name: "fuse-dense", Run: fuseDense, Level: 2, Doc: "MatMul with constant weights (+ bias, + activation) -> ciuic.Dense"},
+	{Name: "fuse-elementwise", Run: fuseElementwise, Level: 2, Doc: "trees of elementwise ops -> one ciuic.FusedElementwise"},
 	{Name: "dead-code", Run: deadCode, Required: true, Doc: "remove nodes and constants nothing reads"},
 }
 
@@ -35,7 +41,15 @@ var order = [][2]string{
 	{"infer-shapes", "simplify"},   // simplify reads types
 	{"simplify", "fold-constants"}, // fewer nodes to fold
 	{"fold-constants", "cse"},      // folded constants expose equal subtrees
-	{"cse", "dead-code"},
+	{"cse", "fuse-gelu"},           // fusions see one copy of shared subtrees
+	{"fuse-gelu", "fuse-layernorm"},
+	{"fuse-layernorm", "fuse-attention"},      // attention patterns start after the norms
+	{"fuse-layernorm", "fuse-skip-layernorm"}, // needs LayerNormalization nodes
+	{"fuse-attention", "fuse-dense"},          // attention keeps its Q/K/V projections as MatMul+Add until then
+	{"fuse-skip-layernorm", "fuse-dense"},     // the residual Add must not be taken as a Dense bias first
+	{"fuse-gelu", "fuse-dense"},               // Dense absorbs the Gelu that fuse-gelu makes
+	{"fuse-dense", "fuse-elementwise"},        // Dense takes its activation before chains form
+	{"fuse-elementwise", "dead-code"},
 }
 
 // Passes returns the pass table, in pipeline order.
@@ -92,13 +106,30 @@ func (c *Context) Fired(at *ir.Node, format string, args ...any) {
 
 // Missed records why a partly matched pattern did not fire, for -explain.
 func (c *Context) Missed(at *ir.Node, format string, args ...any) {
-	c.remarks = append(c.remarks, Remark{Pass: c.pass, Node: at.Ref(), Detail: fmt.Sprintf(format, args...)})
+	r := Remark{Pass: c.pass, Node: at.Ref(), Detail: fmt.Sprintf(format, args...)}
+	for _, old := range c.remarks {
+		if old == r { // rules run to a fixed point; say each thing once
+			return
+		}
+	}
+	c.remarks = append(c.remarks, r)
 }
 
 // NewGroup returns a fresh provenance group name for nodes made by the current pass.
 func (c *Context) NewGroup() string {
 	c.groups++
 	return fmt.Sprintf("%s#%d", c.pass, c.groups)
+}
+
+// groupOf returns the provenance group of a rewrite: that of a node it consumes made
+// earlier by the same pass (so a Dense grown in steps stays one group), else a new one.
+func (c *Context) groupOf(nodes []*ir.Node) string {
+	for _, n := range nodes {
+		if strings.HasPrefix(n.Group, c.pass+"#") {
+			return n.Group
+		}
+	}
+	return c.NewGroup()
 }
 
 // PassResult is what one pass did.

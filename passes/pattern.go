@@ -21,9 +21,14 @@ type Pat struct {
 	name        string
 	constant    bool
 	scalar      *float64 // leaf must be a constant whose elements all equal this
+	tol         float64  // relative tolerance for scalar (0: exact)
 	commutative bool
 	anyArgs     bool // match the op whatever its inputs
+	alts        []*Pat
 }
+
+// orPat matches the first of alts that matches.
+func orPat(alts ...*Pat) *Pat { return &Pat{alts: alts} }
 
 // Op matches a node of op (domain-qualified as "ciuic.Dense") with inputs matching args.
 func Op(op string, args ...*Pat) *Pat {
@@ -52,6 +57,12 @@ func Const(name string) *Pat { return &Pat{name: name, constant: true} }
 
 // ConstScalar matches a constant whose elements all equal v (a scalar or a splat).
 func ConstScalar(name string, v float64) *Pat { return &Pat{name: name, constant: true, scalar: &v} }
+
+// ConstNear matches a constant whose elements all lie within relative tol of v: exported
+// models write constants like sqrt(2) or sqrt(2/pi) at float32 or float16 precision.
+func ConstNear(name string, v, tol float64) *Pat {
+	return &Pat{name: name, constant: true, scalar: &v, tol: tol}
+}
 
 // As captures the value an op pattern matches (and its node) under name.
 func (p *Pat) As(name string) *Pat { p.name = name; return p }
@@ -105,11 +116,22 @@ func (p *Pat) match(v *ir.Value, m *Match) string {
 			return fmt.Sprintf("%s is %s in one place and %s in another", p.name, prev, v)
 		}
 	}
+	if p.alts != nil {
+		why := ""
+		for _, a := range p.alts {
+			snapV, snapN, nodes := copyMap(m.V), copyMap(m.N), len(m.Nodes)
+			if why = a.match(v, m); why == "" {
+				return ""
+			}
+			m.V, m.N, m.Nodes = snapV, snapN, m.Nodes[:nodes]
+		}
+		return why
+	}
 	if p.op == "" {
 		if p.constant && v.Const == nil {
 			return fmt.Sprintf("%s is computed at run time, not a constant", v)
 		}
-		if p.scalar != nil && !allEqual(v.Const, *p.scalar) {
+		if p.scalar != nil && !allNear(v.Const, *p.scalar, p.tol) {
 			return fmt.Sprintf("%s is not the constant %g", v, *p.scalar)
 		}
 		if p.name != "" {
@@ -132,10 +154,12 @@ func (p *Pat) match(v *ir.Value, m *Match) string {
 		return fmt.Sprintf("%s has %d inputs, want %d", n.Ref(), len(n.Inputs), len(p.args))
 	}
 	save := len(m.Nodes)
-	m.Nodes = append(m.Nodes, n)
+	if !containsNode(m.Nodes, n) { // a shared subtree (x - mean used twice) is one node
+		m.Nodes = append(m.Nodes, n)
+	}
 	why := p.matchArgs(n, n.Inputs, m)
 	if why != "" && p.commutative && len(n.Inputs) == 2 {
-		m.Nodes = m.Nodes[:save+1]
+		m.Nodes = m.Nodes[:min(save+1, len(m.Nodes))]
 		why2 := p.matchArgs(n, []*ir.Value{n.Inputs[1], n.Inputs[0]}, m)
 		if why2 == "" {
 			why = ""
@@ -176,17 +200,24 @@ func copyMap[V any](m map[string]V) map[string]V {
 	return c
 }
 
-func allEqual(t *ir.Tensor, v float64) bool {
+func allNear(t *ir.Tensor, v, tol float64) bool {
 	if t == nil || !t.DType.IsNumeric() {
 		return false
 	}
 	n := int(t.NumElements())
 	for i := 0; i < n; i++ {
-		if t.At(i) != v {
+		if d := t.At(i) - v; d > tol*abs(v) || -d > tol*abs(v) {
 			return false
 		}
 	}
 	return n > 0
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // Interior checks that the matched nodes other than the root are used only inside the
@@ -228,9 +259,12 @@ type Rule struct {
 	Pat  *Pat
 	When func(m *Match) error
 	Do   func(b *Builder, m *Match) (*ir.Value, error)
-	// Explain reports partial matches (root op matched, something deeper did not) as
-	// remarks; fusions set it, simplifications do not.
-	Explain bool
+	// Fusion marks a fusing rule: its new nodes share a provenance group and each
+	// firing is a remark for -explain.
+	Fusion bool
+	// ReportMisses records, for -explain, why the rule did not fire where its root op
+	// matched; for rules whose root op is specific enough that a miss is news.
+	ReportMisses bool
 }
 
 // applyRules rewrites g with rules until none applies (first match wins at each node),
@@ -274,28 +308,28 @@ func tryRules(c *Context, g *ir.Graph, n *ir.Node, rules []Rule) (bool, error) {
 		}
 		m, why := r.Pat.Match(n.Outputs[0])
 		if m == nil {
-			if r.Explain && c != nil {
+			if r.ReportMisses && c != nil {
 				c.Missed(n, "%s: %s", r.Name, why)
 			}
 			continue
 		}
 		if err := m.Interior(g); err != nil {
-			if r.Explain && c != nil {
+			if r.ReportMisses && c != nil {
 				c.Missed(n, "%s: %v", r.Name, err)
 			}
 			continue
 		}
 		if r.When != nil {
 			if err := r.When(m); err != nil {
-				if r.Explain && c != nil {
+				if r.ReportMisses && c != nil {
 					c.Missed(n, "%s: %v", r.Name, err)
 				}
 				continue
 			}
 		}
 		b := &Builder{g: g, at: n}
-		if r.Explain && c != nil {
-			b.group = c.NewGroup()
+		if r.Fusion && c != nil {
+			b.group = c.groupOf(m.Nodes)
 		}
 		nv, err := r.Do(b, m)
 		if err != nil {
@@ -314,9 +348,10 @@ func tryRules(c *Context, g *ir.Graph, n *ir.Node, rules []Rule) (bool, error) {
 			return false, fmt.Errorf("rule %s at %s: %w", r.Name, n.Ref(), err)
 		}
 		g.ReplaceAllUses(old, nv)
+		keepName(b, old, nv)
 		if c != nil {
 			c.Count(r.Name, 1)
-			if r.Explain {
+			if r.Fusion {
 				names := make([]string, 0, len(m.Nodes))
 				for _, mn := range m.Nodes {
 					names = append(names, mn.Ref())
@@ -397,4 +432,32 @@ func isDead(g *ir.Graph, n *ir.Node) bool {
 		}
 	}
 	return true
+}
+
+// keepName gives a value made by a rewrite the name of the value it replaced, so names
+// (and with them provenance and diffs) survive optimisation.
+func keepName(b *Builder, old, nv *ir.Value) {
+	for _, n := range b.made {
+		if nv.Def == n {
+			adoptName(b.g, old, nv)
+			return
+		}
+	}
+}
+
+// adoptName swaps the names of a replaced value and its replacement (ReplaceAllUses has
+// already done so when the value is a graph output).
+func adoptName(g *ir.Graph, old, nv *ir.Value) {
+	if old.Def != nil && !isOutput(g, nv) {
+		old.Name, nv.Name = nv.Name, old.Name
+	}
+}
+
+func containsNode(ns []*ir.Node, n *ir.Node) bool {
+	for _, m := range ns {
+		if m == n {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,227 @@
+package passes
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ciuic/ciuic/ir"
+)
+
+// Multi-head attention as exporters write it, around its Softmax:
+//
+//	Q = Transpose(Reshape(q, [B, S, H, D]), [0, 2, 1, 3])       (optionally ·scale here)
+//	K = Transpose(Reshape(k, [B, T, H, D]), [0, 2, 3, 1])
+//	V = Transpose(Reshape(v, [B, T, H, D]), [0, 2, 1, 3])
+//	y = Reshape(Transpose(Softmax(Q·K·scale + mask)·V, [0, 2, 1, 3]), [B, S, H·D])
+//
+// becomes y = ciuic.Attention(q, k, v, mask) {num_heads: H, scale, mask_kind}. The
+// projections that make q, k and v stay (fuse-dense turns them into Dense ops).
+var attentionPat = func() *Pat {
+	heads := func(x string) *Pat {
+		return Op("Transpose", Op("Reshape", Var(x), Var(x+".shape")).As(x+".split")).As(x + ".t")
+	}
+	q := orPat(
+		Comm("Mul", heads("q"), Const("qscale")),
+		Op("Div", heads("q"), Const("qdiv")),
+		heads("q"),
+	)
+	qk := Op("MatMul", q, heads("k")).As("qk")
+	scaled := orPat(
+		Comm("Mul", qk, Const("scale")),
+		Op("Div", qk, Const("div")),
+		qk,
+	)
+	scores := orPat(Comm("Add", scaled, Var("mask")), scaled)
+	pv := Op("MatMul", Op("Softmax", scores).As("softmax"), heads("v")).As("pv")
+	return Op("Reshape", Op("Transpose", pv).As("merge"), Var("merge.shape"))
+}()
+
+func fuseAttention(c *Context, g *ir.Graph) error {
+	fused := 0
+	for _, sm := range append([]*ir.Node{}, g.Nodes...) {
+		if sm.Op != "Softmax" || sm.Domain != "" || len(sm.Outputs[0].Type.Shape) != 4 {
+			continue
+		}
+		if isDead(g, sm) {
+			continue
+		}
+		root, why := attentionRoot(sm)
+		if root == nil {
+			c.Missed(sm, "attention: %s", why)
+			continue
+		}
+		m, why := attentionPat.Match(root.Outputs[0])
+		if m == nil {
+			c.Missed(sm, "attention: %s", why)
+			continue
+		}
+		if err := m.Interior(g); err != nil {
+			c.Missed(sm, "attention: %v", err)
+			continue
+		}
+		attrs, err := attentionAttrs(m)
+		if err != nil {
+			c.Missed(sm, "attention: %v", err)
+			continue
+		}
+		in := []*ir.Value{m.V["q"], m.V["k"], m.V["v"]}
+		if mask := m.V["mask"]; mask != nil {
+			in = append(in, mask)
+		}
+		b := &Builder{g: g, at: root, group: c.NewGroup()}
+		out, err := b.Op("ciuic.Attention", in, attrs)
+		if err != nil {
+			c.Missed(sm, "attention: %v", err)
+			continue
+		}
+		if !out.Type.Equal(root.Outputs[0].Type) {
+			return fmt.Errorf("attention at %s: fused type %s, original %s", sm.Ref(), out.Type, root.Outputs[0].Type)
+		}
+		g.ReplaceAllUses(root.Outputs[0], out)
+		keepName(b, root.Outputs[0], out)
+		removeDead(g)
+		c.Fired(sm, "attention (%d heads, mask %s) replaced %d nodes", attrs.Int("num_heads", 0), attrs.String("mask_kind", ""), len(m.Nodes))
+		fused++
+	}
+	c.Count("attention", fused)
+	return nil
+}
+
+// attentionRoot follows a Softmax's single reader chain MatMul -> Transpose -> Reshape to
+// the node that merges the heads back, where the pattern is anchored.
+func attentionRoot(sm *ir.Node) (*ir.Node, string) {
+	n := sm
+	for _, op := range []string{"MatMul", "Transpose", "Reshape"} {
+		uses := n.Outputs[0].Uses()
+		if len(uses) != 1 || uses[0].Node.Op != op || uses[0].Node.Domain != "" {
+			return nil, fmt.Sprintf("%s is not followed by %s (heads are not multiplied by V and merged back)", n.Ref(), op)
+		}
+		n = uses[0].Node
+	}
+	return n, ""
+}
+
+// attentionAttrs checks the matched subgraph really is multi-head attention (head splits
+// agree, perms are the standard ones, scales are scalars) and returns the fused op's attributes.
+func attentionAttrs(m *Match) (ir.Attrs, error) {
+	perm := func(name string, want ...int64) error {
+		p, _ := m.N[name].Attrs.Ints("perm")
+		if fmt.Sprint(p) != fmt.Sprint(want) {
+			return fmt.Errorf("%s has perm %v, want %v", m.N[name].Ref(), p, want)
+		}
+		return nil
+	}
+	for _, err := range []error{perm("q.t", 0, 2, 1, 3), perm("k.t", 0, 2, 3, 1), perm("v.t", 0, 2, 1, 3), perm("merge", 0, 2, 1, 3)} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if axis := m.N["softmax"].Attrs.Int("axis", -1); axis != -1 && axis != 3 {
+		return nil, fmt.Errorf("softmax is over axis %d, not the keys", axis)
+	}
+	var heads, headDim ir.Dim
+	for _, x := range []string{"q", "k", "v"} {
+		in, split := m.V[x].Type.Shape, m.N[x+".split"].Outputs[0].Type.Shape
+		if len(in) != 3 || len(split) != 4 {
+			return nil, fmt.Errorf("%s %s is not split from [batch, seq, hidden] into heads (%s)", x, in, split)
+		}
+		if in[0] != split[0] || in[1] != split[1] || !split[2].IsStatic() || !split[3].IsStatic() {
+			return nil, fmt.Errorf("%s split %s does not keep batch and sequence of %s", x, split, in)
+		}
+		if in[2] != ir.Static(split[2].Size*split[3].Size) {
+			return nil, fmt.Errorf("%s split %s does not cover hidden %s", x, split, in[2])
+		}
+		if x == "q" {
+			heads, headDim = split[2], split[3]
+		} else if split[2] != heads || split[3] != headDim {
+			return nil, fmt.Errorf("%s splits into %s heads of %s, q into %s of %s", x, split[2], split[3], heads, headDim)
+		}
+	}
+	merged := m.Root.Outputs[0].Type.Shape
+	if q := m.V["q"].Type.Shape; len(merged) != 3 || merged[0] != q[0] || merged[1] != q[1] || merged[2] != q[2] {
+		return nil, fmt.Errorf("heads merge to %s, not [batch, seq, hidden] of q %s", merged, q)
+	}
+	scale := 1.0
+	for _, name := range []string{"qscale", "scale"} {
+		if v, ok := m.V[name]; ok {
+			s, err := scalarOf(v)
+			if err != nil {
+				return nil, err
+			}
+			scale *= s
+		}
+	}
+	for _, name := range []string{"qdiv", "div"} {
+		if v, ok := m.V[name]; ok {
+			s, err := scalarOf(v)
+			if err != nil {
+				return nil, err
+			}
+			scale /= s
+		}
+	}
+	attrs := ir.Attrs{"num_heads": ir.IntAttr(heads.Size), "scale": ir.FloatAttr(float32(scale)), "mask_kind": ir.StringAttr("none")}
+	if mask := m.V["mask"]; mask != nil {
+		kind, causal := maskKind(mask)
+		attrs["mask_kind"] = ir.StringAttr(kind)
+		if causal {
+			attrs["causal"] = ir.IntAttr(1)
+		}
+	}
+	return attrs, nil
+}
+
+func scalarOf(v *ir.Value) (float64, error) {
+	if v.Const.NumElements() != 1 || !v.Const.DType.IsFloat() {
+		return 0, fmt.Errorf("scale %s is not a float scalar", v)
+	}
+	return v.Const.At(0), nil
+}
+
+// maskKind classifies an additive mask: "additive" when computed at run time; for a
+// constant, "causal" when it allows exactly the keys t <= s + (T - S), "banded" when
+// the allowed keys of each query form a window around it, else "constant". causal is
+// reported only when the mask is exactly causal, so the kernel may skip reading it.
+func maskKind(mask *ir.Value) (string, bool) {
+	if mask.Const == nil {
+		return "additive", false
+	}
+	sh := mask.Const.Shape
+	if len(sh) < 2 {
+		return "constant", false
+	}
+	S, T := sh[len(sh)-2], sh[len(sh)-1]
+	rows := mask.Const.NumElements() / (S * T)
+	causal, banded := true, true
+	const blocked = -1e4 // at least this negative counts as "not allowed"
+	for r := int64(0); r < rows; r++ {
+		for s := int64(0); s < S; s++ {
+			first, last := int64(-1), int64(-1)
+			for t := int64(0); t < T; t++ {
+				v := mask.Const.At(int(r*S*T + s*T + t))
+				allowed := v == 0
+				if !allowed && v > blocked && !math.IsInf(v, -1) {
+					return "constant", false // soft biases: keep them as a dense mask
+				}
+				if allowed != (t <= s+(T-S)) {
+					causal = false
+				}
+				if allowed {
+					if first < 0 {
+						first = t
+					} else if t != last+1 {
+						banded = false
+					}
+					last = t
+				}
+			}
+		}
+	}
+	switch {
+	case causal:
+		return "causal", true
+	case banded:
+		return "banded", false
+	}
+	return "constant", false
+}
