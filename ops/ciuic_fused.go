@@ -228,6 +228,8 @@ func runFused[T Float](ctx *KernelContext, prog *fusedProg, out *Tensor, in []*T
 
 // gather fills buf with src's elements for flat output indices [lo, lo+len(buf)) of an
 // output of shape, src read through broadcast strides st. pos is scratch of len(shape).
+// It moves a run along the last dim at a time: a copy where src is contiguous there, a
+// fill where src is broadcast there (a bias row, a per-row scale).
 func gather[T Float](buf, src []T, shape, st, pos []int, lo int) {
 	r, off := lo, 0
 	for d := len(shape) - 1; d >= 0; d-- {
@@ -236,16 +238,26 @@ func gather[T Float](buf, src []T, shape, st, pos []int, lo int) {
 		off += pos[d] * st[d]
 	}
 	last := len(shape) - 1
-	for i := range buf {
-		buf[i] = src[off]
-		for d := last; d >= 0; d-- {
-			pos[d]++
-			off += st[d]
-			if pos[d] < shape[d] {
-				break
+	inner, ist := shape[last], st[last]
+	for i := 0; i < len(buf); {
+		run := min(len(buf)-i, inner-pos[last])
+		out := buf[i : i+run]
+		if ist == 0 {
+			v := src[off]
+			for j := range out {
+				out[j] = v
 			}
+		} else { // row-major: a dim that is not broadcast has stride 1 when it is the last
+			copy(out, src[off:off+run])
+		}
+		i += run
+		pos[last] += run
+		off += run * ist
+		for d := last; d > 0 && pos[d] == shape[d]; d-- { // carry into the outer dims
 			off -= pos[d] * st[d]
 			pos[d] = 0
+			pos[d-1]++
+			off += st[d-1]
 		}
 	}
 }
@@ -253,6 +265,10 @@ func gather[T Float](buf, src []T, shape, st, pos []int, lo int) {
 // fusedApply runs one non-load step: res = op(a) or op(a, b). res may be a (elementwise,
 // so in place is safe) but never b.
 func fusedApply[T Float](st fusedStep, res, a, b []T) {
+	a = a[:len(res)] // lets the compiler drop bounds checks in the loops
+	if st.code < fRelu {
+		b = b[:len(res)]
+	}
 	switch st.code {
 	case fAdd:
 		for i := range res {
@@ -293,14 +309,10 @@ func fusedApply[T Float](st fusedStep, res, a, b []T) {
 			res[i] = T(math.Pow(float64(a[i]), float64(b[i])))
 		}
 	case fRelu:
-		// math.Max(x, 0) of the Relu kernel: NaN stays, -0 becomes +0.
+		// The builtin max is math.Max's rule (NaN stays, max(-0, 0) = +0), as in the Relu
+		// kernel, and compiles without a branch.
 		for i := range res {
-			x := a[i]
-			if x > 0 || x != x {
-				res[i] = x
-			} else {
-				res[i] = 0
-			}
+			res[i] = max(a[i], 0)
 		}
 	case fUnary:
 		f := st.fn

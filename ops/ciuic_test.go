@@ -38,8 +38,9 @@ func runCiuic(t *testing.T, op string, attrs ir.Attrs, nout int, in ...*Tensor) 
 	return out
 }
 
-// runSplit runs a ciuic kernel with a context whose parallel-for runs small chunks in
-// reverse order, to check that results do not depend on the split.
+// runSplit runs a ciuic kernel with a context whose parallel-for runs small chunks (of
+// at most 301 items, so not aligned to FusedElementwise's blocks) in reverse order, to
+// check that results do not depend on the split.
 func runSplit(t *testing.T, op string, attrs ir.Attrs, in ...*Tensor) *Tensor {
 	t.Helper()
 	k, ok := Lookup(ir.CiuicDomain, op, in[0].DType)
@@ -47,7 +48,7 @@ func runSplit(t *testing.T, op string, attrs ir.Attrs, in ...*Tensor) *Tensor {
 		t.Fatalf("no kernel for ciuic.%s", op)
 	}
 	out, err := k(&KernelContext{NumOutputs: 1, Parallel: func(n, grain int, fn func(lo, hi int)) {
-		reverseParallel(n, 1, fn)
+		reverseParallel(n, min(grain, 1+n/16, 301), fn)
 	}}, in, attrs)
 	if err != nil {
 		t.Fatal(err)
@@ -413,6 +414,7 @@ func TestFusedElementwiseBitIdentical(t *testing.T) {
 		{{1}, {6, 1}, {1, 7}},
 		{{300, 70}, {70}, {300, 70}}, // several blocks and chunks
 		{{3, 1, 5}, {1, 4, 1}, {}},
+		{{50, 9, 1}, {9, 13}, {50, 1, 13}}, // gathers that cross blocks and rows
 	}
 	for trial := 0; trial < 120; trial++ {
 		shapes := shapeSets[trial%len(shapeSets)]
