@@ -114,6 +114,9 @@ func (e *Epilogue) apply(row []float32, j0 int) {
 	}
 }
 
+// Largest tile of any kernel.
+const maxMR, maxNR = 8, 48
+
 var pool = sync.Pool{New: func() any { return new([]float32) }}
 
 func getBuf(n int) *[]float32 {
@@ -133,6 +136,14 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 		return
 	}
 	kern := b.kern
+	if K == 0 { // an empty sum: C is the epilogue of zero
+		for i := 0; i < M; i++ {
+			row := c.Data[i*c.LD:][:N]
+			clear(row)
+			epi.apply(row, 0)
+		}
+		return
+	}
 	if M == 1 {
 		gemvPacked(par, kern, a, b, c, epi)
 		return
@@ -161,7 +172,7 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 	flopsPerItem := 2 * min(M, mb) * min(N, npb*nr) * K
 	grain := max(1, (1<<20)/max(1, flopsPerItem))
 	par.run(mblocks*nblocks, grain, func(lo, hi int) {
-		var tmp [14 * 32]float32 // edge tiles: the kernel writes here, then the valid part is copied
+		var tmp [maxMR * maxNR]float32 // edge tiles: the kernel writes here, then the valid part is copied
 		for item := lo; item < hi; item++ {
 			ib, jb := item/nblocks, item%nblocks
 			ip0, ip1 := ib*mpb, min(mpanels, (ib+1)*mpb)
@@ -245,7 +256,7 @@ func micro(kern *Kernel, kl int, a, b, c []float32, ldc, add int) {
 // goMicro is the portable microkernel: the same sums, in the same order over k, as the
 // assembly ones (rounding differs where those fuse multiply and add).
 func goMicro(mr, nr, kl int, a, b, c []float32, ldc int, add bool) {
-	var acc [14 * 32]float32
+	var acc [maxMR * maxNR]float32
 	for k := 0; k < kl; k++ {
 		av := a[k*mr:][:mr]
 		bv := b[k*nr:][:nr]
@@ -280,7 +291,7 @@ func gemvPacked(par Parallel, kern *Kernel, a A, b *Packed, c C, epi *Epilogue) 
 	}
 	npanels := (N + nr - 1) / nr
 	par.run(npanels, max(1, (1<<15)/max(1, K*nr)), func(lo, hi int) {
-		var tmp [32]float32
+		var tmp [maxNR]float32
 		for jp := lo; jp < hi; jp++ {
 			j0 := jp * nr
 			w := min(nr, N-j0)
@@ -305,7 +316,7 @@ func gemv(kern *Kernel, K int, x, b []float32, ldb int, out []float32) {
 // (s0+s1)+(s2+s3).
 func goGemv(K int, x, b []float32, ldb int, out []float32) {
 	n := len(out)
-	var s [4][32]float32
+	var s [4][maxNR]float32
 	k := 0
 	for ; k+4 <= K; k += 4 {
 		for p := 0; p < 4; p++ {
@@ -344,7 +355,7 @@ func MulRows(par Parallel, x []float32, b []float32, K, N, ldb int, out []float3
 				if w == 0 {
 					continue
 				}
-				var tmp [32]float32
+				var tmp [maxNR]float32
 				goGemv(K, x, b[j0:], ldb, tmp[:w])
 				copy(out[j0:][:w], tmp[:w])
 				epi.apply(out[j0:][:w], j0)

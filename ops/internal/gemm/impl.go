@@ -21,7 +21,7 @@ type Kernel struct {
 }
 
 var (
-	kernAVX512 = &Kernel{Name: "avx512", MR: 14, NR: 32, micro: sgemmAVX512x14x32, gemv: sgemvAVX512x32}
+	kernAVX512 = &Kernel{Name: "avx512", MR: 8, NR: 48, micro: sgemmAVX512x8x48, gemv: sgemvAVX512x48}
 	kernAVX2   = &Kernel{Name: "avx2", MR: 6, NR: 16, micro: sgemmAVX2x6x16, gemv: sgemvAVX2x16}
 	kernGo     = &Kernel{Name: "go", MR: 4, NR: 16}
 )

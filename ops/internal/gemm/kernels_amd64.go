@@ -4,14 +4,14 @@
 
 package gemm
 
-// sgemmAVX512x14x32 computes a 14x32 tile of C; see microkernel in asmgen.
-func sgemmAVX512x14x32(k int, a *float32, b *float32, c *float32, ldc int, add int)
-
 // sgemmAVX2x6x16 computes a 6x16 tile of C; see microkernel in asmgen.
 func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int)
 
-// sgemvAVX512x32 computes 32 outputs of a vector-matrix product; see gemv in asmgen.
-func sgemvAVX512x32(k int, a *float32, b *float32, ldb int, c *float32)
+// sgemmAVX512x8x48 computes a 8x48 tile of C; see microkernel in asmgen.
+func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int)
+
+// sgemvAVX512x48 computes 48 outputs of a vector-matrix product; see gemv in asmgen.
+func sgemvAVX512x48(k int, a *float32, b *float32, ldb int, c *float32)
 
 // sgemvAVX2x16 computes 16 outputs of a vector-matrix product; see gemv in asmgen.
 func sgemvAVX2x16(k int, a *float32, b *float32, ldb int, c *float32)
