@@ -198,6 +198,11 @@ func TestRMSNorm(t *testing.T) {
 		if err := AllClose(got, want, 1e-6, 1e-7); err != nil {
 			t.Errorf("epsilon %g: %v", eps, err)
 		}
+		// ONNX's RMSNormalization (opset 23) over the last axis is the same op.
+		onnx := mustRun(t, "RMSNormalization", ir.Attrs{"epsilon": ir.FloatAttr(eps)}, x, scale)
+		if err := AllClose(got, onnx, 1e-6, 1e-7); err != nil {
+			t.Errorf("epsilon %g: vs RMSNormalization: %v", eps, err)
+		}
 		if split := runSplit(t, "RMSNorm", attrs, x, scale); !Equal(split, got) {
 			t.Errorf("result depends on the parallel split")
 		}

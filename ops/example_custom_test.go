@@ -19,8 +19,7 @@ import (
 )
 
 func init() {
-	// The schema: arity, attributes and type inference. Verify, the printer, the text
-	// parser and the compiler's passes all learn about the op from it.
+	// The schema: arity, attributes and type inference.
 	ir.MustRegister(&ir.Schema{
 		Domain: "mylib", Op: "Swish",
 		MinInputs: 1, MaxInputs: 1, MinOutputs: 1, MaxOutputs: 1,
