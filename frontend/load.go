@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ciuic/ciuic/frontend/onnx"
 	"github.com/ciuic/ciuic/frontend/text"
 	"github.com/ciuic/ciuic/ir"
 )
@@ -14,6 +15,7 @@ import (
 // Formats lists the file extensions Load understands, with what they are.
 var Formats = []struct{ Ext, What string }{
 	{".ciu", "Ciuic model language (docs/language.md)"},
+	{".onnx", "ONNX model (opsets 7 and later; external data beside the model)"},
 }
 
 // Load reads the model at path, choosing the frontend by its extension.
@@ -21,6 +23,8 @@ func Load(path string) (*ir.Graph, error) {
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".ciu":
 		return text.ParseFile(path)
+	case ".onnx":
+		return onnx.ReadFile(path, onnx.Options{})
 	default:
 		var known []string
 		for _, f := range Formats {

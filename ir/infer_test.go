@@ -159,3 +159,41 @@ func TestEveryOpHasInferAndDoc(t *testing.T) {
 		}
 	}
 }
+
+func TestSymbolicReshape(t *testing.T) {
+	// Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), Unsqueeze(Gather(Shape(x), 1)), [4], [-1]))
+	g := NewGraph("g")
+	x := g.AddInput("x", f32("B", "?", 64))
+	zero := g.AddConst("zero", NewTensorI64(nil, []int64{0}))
+	oneC := g.AddConst("one", NewTensorI64(nil, []int64{1}))
+	ax := g.AddConst("ax", NewTensorI64([]int64{1}, []int64{0}))
+	four := g.AddConst("four", NewTensorI64([]int64{1}, []int64{4}))
+	m1 := g.AddConst("m1", NewTensorI64([]int64{1}, []int64{-1}))
+	sh := g.NewNode("Shape", []*Value{x}, nil).Outputs[0]
+	b := g.NewNode("Unsqueeze", []*Value{g.NewNode("Gather", []*Value{sh, zero}, nil).Outputs[0], ax}, nil).Outputs[0]
+	s := g.NewNode("Unsqueeze", []*Value{g.NewNode("Gather", []*Value{sh, oneC}, nil).Outputs[0], ax}, nil).Outputs[0]
+	target := g.NewNode("Concat", []*Value{b, s, four, m1}, Attrs{"axis": IntAttr(0)}).Outputs[0]
+	y := g.NewNode("Reshape", []*Value{x, target}, nil, "y").Outputs[0]
+	g.Outputs = []*Value{y}
+	if err := InferTypes(g); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := SymbolicShape(target); !ok || got.String() != "[B, ?, 4, ?]" {
+		t.Errorf("SymbolicShape = %v %v", got, ok)
+	}
+	// The unknown dim is carried through, but -1 cannot be solved against it.
+	if got := y.Type.String(); got != "f32[B, ?, 4, ?]" {
+		t.Errorf("y: %s, want f32[B, ?, 4, ?]", got)
+	}
+	x.Type = f32("B", "S", 64)
+	for _, n := range g.Nodes {
+		ts, err := InferNode(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Outputs[0].Type = ts[0]
+	}
+	if got := y.Type.String(); got != "f32[B, S, 4, 16]" {
+		t.Errorf("y: %s, want f32[B, S, 4, 16]", got)
+	}
+}

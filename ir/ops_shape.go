@@ -103,7 +103,9 @@ func inferReshape(n *Node) ([]Type, error) {
 		return nil, err
 	}
 	x := inType(n, 0)
-	target, ok := shapeFromValue(n.Inputs[1])
+	// The target may be a constant or computed from shapes (SymbolicInts); in it, a static
+	// 0 copies the input's dim and -1 is solved for.
+	target, ok := targetShape(n.Inputs[1])
 	if !ok {
 		r, err := shapeInputRank(n, 1)
 		if err != nil {
@@ -116,26 +118,28 @@ func inferReshape(n *Node) ([]Type, error) {
 	infer := -1
 	for i, d := range target {
 		switch {
-		case d == 0 && !allowZero:
+		case d.Name != "":
+			out[i] = fromSym(d)
+		case d.Size == 0 && !allowZero:
 			if i >= len(x.Shape) {
-				return nil, fmt.Errorf("shape %v copies dim %d (0) but the input %s has rank %d", target, i, x.Shape, len(x.Shape))
+				return nil, fmt.Errorf("shape %v copies dim %d (0) but the input %s has rank %d", Shape(target), i, x.Shape, len(x.Shape))
 			}
 			out[i] = x.Shape[i]
-		case d == -1:
+		case d.Size == -1:
 			if infer >= 0 {
-				return nil, fmt.Errorf("shape %v has more than one -1", target)
+				return nil, fmt.Errorf("shape %v has more than one -1", Shape(target))
 			}
 			infer = i
-		case d < -1:
-			return nil, fmt.Errorf("shape %v has invalid dim %d", target, d)
+		case d.Size < -1:
+			return nil, fmt.Errorf("shape %v has invalid dim %d", Shape(target), d.Size)
 		default:
-			out[i] = Static(d)
+			out[i] = d
 		}
 	}
 	if infer >= 0 {
 		out[infer] = inferredDim(x.Shape, out, infer)
 	} else if total, known := x.Shape.NumElements(), out.NumElements(); total >= 0 && known >= 0 && total != known {
-		return nil, fmt.Errorf("cannot reshape %s (%d elements) to %v (%d elements)", x.Shape, total, target, known)
+		return nil, fmt.Errorf("cannot reshape %s (%d elements) to %v (%d elements)", x.Shape, total, Shape(target), known)
 	}
 	return one(Type{DType: x.DType, Shape: out}), nil
 }
@@ -434,7 +438,7 @@ func inferExpand(n *Node) ([]Type, error) {
 		return nil, err
 	}
 	x := inType(n, 0)
-	target, ok := shapeFromValue(n.Inputs[1])
+	target, ok := targetShape(n.Inputs[1])
 	if !ok {
 		r, err := shapeInputRank(n, 1)
 		if err != nil {
@@ -442,7 +446,11 @@ func inferExpand(n *Node) ([]Type, error) {
 		}
 		return one(Type{DType: x.DType, Shape: unknownShape(max(r, len(x.Shape)))}), nil
 	}
-	s, err := BroadcastShapes(x.Shape, StaticShape(target...))
+	ts := make(Shape, len(target))
+	for i, d := range target {
+		ts[i] = fromSym(d)
+	}
+	s, err := BroadcastShapes(x.Shape, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -505,8 +513,8 @@ func inferConstantOfShape(n *Node) ([]Type, error) {
 			return nil, fmt.Errorf("value must have one element, has %d", v.Tensor.NumElements())
 		}
 	}
-	if target, ok := shapeFromValue(n.Inputs[0]); ok {
-		return one(Type{DType: dt, Shape: StaticShape(target...)}), nil
+	if target, ok := SymbolicShape(n.Inputs[0]); ok {
+		return one(Type{DType: dt, Shape: target}), nil
 	}
 	r, err := shapeInputRank(n, 0)
 	if err != nil {
