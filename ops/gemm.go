@@ -11,14 +11,6 @@ import (
 	"github.com/ciuic/ciuic/ops/internal/gemm"
 )
 
-// The fast fp32 MatMul and Gemm take over from the reference kernels (Register replaces).
-// The reference MatMul stays callable as ops.MatMul; ops.ReferenceKernel("", "MatMul")
-// returns the reference kernel for tests.
-func init() {
-	Register("", "MatMul", fastMatMulKernel, ir.F32)
-	Register("", "Gemm", fastGemmKernel, ir.F32)
-}
-
 // ReferenceMatMulKernel and ReferenceGemmKernel are the portable reference kernels the
 // fast ones replace, kept for tests and for comparison.
 var (

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -254,4 +255,15 @@ func TestGemmDeterministic(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFastKernelsRegistered guards the init order: the fast kernels must be the ones
+// the registry hands out for f32.
+func TestFastKernelsRegistered(t *testing.T) {
+	for op, want := range map[string]Kernel{"MatMul": fastMatMulKernel, "Gemm": fastGemmKernel} {
+		k, ok := Lookup("", op, ir.F32)
+		if !ok || reflect.ValueOf(k).Pointer() != reflect.ValueOf(want).Pointer() {
+			t.Errorf("%s/f32: the registry does not hand out the fast kernel", op)
+		}
+	}
 }
