@@ -747,6 +747,9 @@ func inferOneHot(n *Node) ([]Type, error) {
 func inferResize(n *Node) ([]Type, error) {
 	x := inType(n, 0)
 	out := x.Shape.Clone()
+	if s, ok := inferResizePlan(n); ok {
+		return one(Type{DType: x.DType, Shape: s}), nil
+	}
 	if sizes, ok := ConstInts(inputOrNil(n, 3)); ok && len(sizes) == len(out) {
 		return one(Type{DType: x.DType, Shape: StaticShape(sizes...)}), nil
 	}
