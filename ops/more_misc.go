@@ -331,7 +331,7 @@ func gatherNDKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 	}
 	batch := NumElems(data.Shape[:b])
 	slice := NumElems(data.Shape[b+k:])
-	perBatch := NumElems(idxT.Shape[b:idxT.Rank()-1])
+	perBatch := NumElems(idxT.Shape[b : idxT.Rank()-1])
 	st := strides(data.Shape[b:])
 	dataBatch := NumElems(data.Shape[b:])
 	outShape := append(append([]int{}, idxT.Shape[:idxT.Rank()-1]...), data.Shape[b+k:]...)
