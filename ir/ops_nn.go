@@ -55,7 +55,7 @@ func init() {
 		MustRegister(&Schema{Op: op, MinInputs: 1, MaxInputs: 1, MinOutputs: 1, MaxOutputs: 1,
 			Infer: inferGlobalPool, Doc: "pool over all spatial dims, keeping them as size 1"})
 	}
-	MustRegister(&Schema{Op: "BatchNormalization", MinInputs: 5, MaxInputs: 5, MinOutputs: 1, MaxOutputs: 1,
+	MustRegister(&Schema{Op: "BatchNormalization", MinInputs: 5, MaxInputs: 5, MinOutputs: 1, MaxOutputs: 3,
 		Attrs: map[string]AttrSpec{"epsilon": {Kind: AttrFloat}, "momentum": {Kind: AttrFloat}, "training_mode": {Kind: AttrInt}},
 		Infer: inferBatchNorm, Doc: "inference batch normalisation over channel dim 1"})
 	MustRegister(&Schema{Op: "InstanceNormalization", MinInputs: 3, MaxInputs: 3, MinOutputs: 1, MaxOutputs: 1,
@@ -357,7 +357,9 @@ func inferBatchNorm(n *Node) ([]Type, error) {
 			return nil, fmt.Errorf("input %d must be 1-D of size C=%s, got %s", i, x[1], s)
 		}
 	}
-	return one(Type{DType: dt, Shape: x.Clone()}), nil
+	// Training mode (opset 14) also outputs the updated running mean and variance.
+	stat := Type{DType: inType(n, 3).DType, Shape: Shape{x[1]}}
+	return []Type{{DType: dt, Shape: x.Clone()}, stat, stat}, nil
 }
 
 func inferLayerNorm(n *Node) ([]Type, error) {

@@ -89,7 +89,7 @@ func batchNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tenso
 		return nil, err
 	}
 	if attrs.Int("training_mode", 0) != 0 {
-		return nil, fmt.Errorf("BatchNormalization: training_mode=1 is not supported (inference only)")
+		return batchNormTraining(ctx, in, attrs) // ops/more_norm.go
 	}
 	x := in[0]
 	if x.Rank() < 2 {
