@@ -87,6 +87,12 @@ func (l *lowerer) normalize(s *scope, n *ir.Node) error {
 		}
 	}
 	switch n.Op {
+	case "If":
+		// The branches' reads of enclosing values become explicit inputs (see ir.If).
+		then, els := n.Attrs["then_branch"].Graph, n.Attrs["else_branch"].Graph
+		if then != nil && els != nil {
+			n.Inputs = append(n.Inputs[:1], ir.Captures(then, els)...)
+		}
 	case "Split":
 		// Before opset 18, a Split with no sizes splits evenly into as many outputs as
 		// it has; since 18 that count is the num_outputs attribute.
