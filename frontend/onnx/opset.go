@@ -87,6 +87,15 @@ func (l *lowerer) normalize(s *scope, n *ir.Node) error {
 		}
 	}
 	switch n.Op {
+	case "DFT":
+		if v < 20 {
+			// DFT-17 has the axis as an attribute (default 1); since 20 it is input 2.
+			for len(n.Inputs) < 2 {
+				n.Inputs = append(n.Inputs, nil)
+			}
+			l.setInput(s, n, 2, "axis", ir.NewTensorI64([]int64{}, []int64{n.Attrs.Int("axis", 1)}))
+			delete(n.Attrs, "axis")
+		}
 	case "If":
 		// The branches' reads of enclosing values become explicit inputs (see ir.If).
 		then, els := n.Attrs["then_branch"].Graph, n.Attrs["else_branch"].Graph
