@@ -95,3 +95,74 @@ func inferIf(n *Node) ([]Type, error) {
 	}
 	return out, nil
 }
+
+// Scan (opset 9+) runs body once per slice of its scan inputs, threading N state
+// values: inputs are N initial states, then num_scan_inputs scanned tensors, then the
+// captured values (as for If); outputs are the N final states, then the body's
+// per-iteration outputs stacked along scan_output_axes.
+func init() {
+	MustRegister(&Schema{Op: "Scan", MinInputs: 1, MaxInputs: Variadic, MinOutputs: 1, MaxOutputs: Variadic,
+		Attrs: map[string]AttrSpec{"body": {Kind: AttrGraph, Required: true}, "num_scan_inputs": {Kind: AttrInt, Required: true},
+			"scan_input_axes": {Kind: AttrInts}, "scan_input_directions": {Kind: AttrInts},
+			"scan_output_axes": {Kind: AttrInts}, "scan_output_directions": {Kind: AttrInts}},
+		Infer: inferScan, Doc: "loop body over slices of the scan inputs, carrying state"})
+}
+
+// ScanAxis returns attribute list name's entry i (default 0), normalised for rank.
+func ScanAxis(attrs Attrs, name string, i, rank int) (int, error) {
+	v, _ := attrs.Ints(name)
+	a := int64(0)
+	if i < len(v) {
+		a = v[i]
+	}
+	return NormAxis(a, rank)
+}
+
+func inferScan(n *Node) ([]Type, error) {
+	body := n.Attrs["body"].Graph
+	if body == nil {
+		return nil, fmt.Errorf("needs a body graph")
+	}
+	m := int(n.Attrs.Int("num_scan_inputs", 0))
+	k := len(body.Inputs)
+	st := k - m
+	if m < 1 || st < 0 || len(n.Inputs) < k {
+		return nil, fmt.Errorf("body takes %d inputs, %d of them scanned, but Scan has %d inputs", k, m, len(n.Inputs))
+	}
+	seq := Unknown()
+	for i := 0; i < k; i++ {
+		t := inType(n, i)
+		if i >= st {
+			a, err := ScanAxis(n.Attrs, "scan_input_axes", i-st, len(t.Shape))
+			if err != nil {
+				return nil, err
+			}
+			if i == st {
+				seq = t.Shape[a]
+			}
+			s := append(t.Shape[:a:a].Clone(), t.Shape[a+1:]...)
+			t = Type{DType: t.DType, Shape: s}
+		}
+		body.Inputs[i].Type = t
+	}
+	if err := InferTypes(body); err != nil {
+		return nil, fmt.Errorf("body: %v", err)
+	}
+	if len(body.Outputs) != len(n.Outputs) {
+		return nil, fmt.Errorf("body has %d outputs for %d", len(body.Outputs), len(n.Outputs))
+	}
+	out := make([]Type, len(n.Outputs))
+	for i, o := range body.Outputs {
+		if i < st {
+			out[i] = o.Type
+			continue
+		}
+		a, err := ScanAxis(n.Attrs, "scan_output_axes", i-st, len(o.Type.Shape)+1)
+		if err != nil {
+			return nil, err
+		}
+		s := append(append(o.Type.Shape[:a:a].Clone(), seq), o.Type.Shape[a:]...)
+		out[i] = Type{DType: o.Type.DType, Shape: s}
+	}
+	return out, nil
+}

@@ -96,6 +96,10 @@ func (l *lowerer) normalize(s *scope, n *ir.Node) error {
 			l.setInput(s, n, 2, "axis", ir.NewTensorI64([]int64{}, []int64{n.Attrs.Int("axis", 1)}))
 			delete(n.Attrs, "axis")
 		}
+	case "Scan":
+		if body := n.Attrs["body"].Graph; body != nil && v >= 9 {
+			n.Inputs = append(n.Inputs, ir.Captures(body)...)
+		}
 	case "If":
 		// The branches' reads of enclosing values become explicit inputs (see ir.If).
 		then, els := n.Attrs["then_branch"].Graph, n.Attrs["else_branch"].Graph

@@ -217,8 +217,11 @@ func (l *lowerer) graph(gp *onnxpb.GraphProto, parent *scope) (*ir.Graph, error)
 		switch {
 		case err != nil:
 			l.errorf("input %q: %v", in.GetName(), err)
-		case !t.IsValid():
+		case !t.IsValid() && parent == nil:
 			l.errorf("input %q has no element type", in.GetName())
+		case !t.IsValid():
+			// A Scan body may leave its inputs untyped: Scan's inference types them.
+			t = ir.Type{}
 		case !hasShape && parent == nil:
 			l.errorf("input %q has no shape (tensors of unknown rank are not supported)", in.GetName())
 		case !hasShape:

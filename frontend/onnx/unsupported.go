@@ -164,7 +164,9 @@ func (c *checker) graph(g *onnxpb.GraphProto) {
 			op = to
 		}
 		_, imported := c.opsets[domain]
-		if !imported || (ir.LookupSchema(domain, op) == nil && !(domain == "" && op == "Constant")) {
+		// Scan-8 (batched, with sequence_lens) differs from the Scan the IR holds.
+		scan8 := domain == "" && op == "Scan" && c.opsets[""] < 9
+		if !imported || scan8 || (ir.LookupSchema(domain, op) == nil && !(domain == "" && op == "Constant")) {
 			c.ops[[2]string{domain, n.GetOpType()}]++
 		}
 		out := n.GetName()
