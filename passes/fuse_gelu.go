@@ -30,8 +30,18 @@ func tanhArg() *Pat {
 		Comm("Mul", Var("x"), Comm("Mul", Var("x"), Var("x"))),
 	)
 	inner := Comm("Add", Var("x"), Comm("Mul", cube, ConstNear("c", 0.044715, geluTol)))
-	return Comm("Mul", inner, ConstNear("k", math.Sqrt(2/math.Pi), geluTol))
+	k := func() *Pat { return ConstNear("k", math.Sqrt(2/math.Pi), geluTol) }
+	// or factored: (√(2/π)·x)·(1 + (0.044715·x)·x), as Megatron writes it
+	square := orPat(
+		Comm("Mul", Comm("Mul", Var("x"), ConstNear("c", 0.044715, geluTol)), Var("x")),
+		Comm("Mul", Comm("Mul", Var("x"), Var("x")), ConstNear("c", 0.044715, geluTol)),
+	)
+	factored := Comm("Mul", Comm("Mul", Var("x"), k()), Comm("Add", square, ConstNear("one", 1, 0)))
+	return orPat(Comm("Mul", inner, k()), factored)
 }
+
+// (a shared x·0.5 or x·√(2/π) may be computed once and read twice, which Var equality
+// handles: every x must be the same value.)
 
 // geluShapes are the ways 0.5·x·(1 + f) is grouped, with f the erf or tanh term.
 func geluShapes(f *Pat) []*Pat {

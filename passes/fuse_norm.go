@@ -29,6 +29,7 @@ var layerNormRules = func() []Rule {
 		Comm("Mul", d(), Op("Reciprocal", std)),
 	)
 	scaled := Comm("Mul", norm, Const("gamma"))
+	bare := orPat(Op("Div", d(), std), Comm("Mul", d(), Op("Reciprocal", std)))
 	ms := Op("Sqrt", Comm("Add", reduceLast("ms", square(Var("x"))), Const("eps")))
 	rms := orPat(
 		Comm("Mul", Var("x"), Op("Reciprocal", ms)),
@@ -38,6 +39,8 @@ var layerNormRules = func() []Rule {
 		{Name: "layernorm", Pat: Comm("Add", scaled, Const("beta")), When: lnOK, Do: makeLayerNorm, Fusion: true},
 		{Name: "layernorm-nobias", Pat: scaled, When: lnNoBias, Do: makeLayerNorm, Fusion: true},
 		{Name: "rmsnorm", Pat: Comm("Mul", rms, Const("w")), When: rmsOK, Do: makeRMSNorm, Fusion: true},
+		// γ = 1 and β = 0 were simplified away: normalisation alone (γ then is a ones vector)
+		{Name: "layernorm-bare", Pat: bare, When: lnBare, Do: makeLayerNorm, Fusion: true},
 	}
 }()
 
@@ -110,6 +113,23 @@ func lnNoBias(m *Match) error {
 	return lnOK(m)
 }
 
+// lnBare is lnOK for normalisation without γ and β, unless a γ multiplies it next (then
+// the rule anchored there takes it).
+func lnBare(m *Match) error {
+	if uses := m.Root.Outputs[0].Uses(); len(uses) == 1 && (uses[0].Node.Op == "Mul" || uses[0].Node.Op == "Add") {
+		for _, in := range uses[0].Node.Inputs {
+			if in.Const != nil {
+				return fmt.Errorf("a scale or bias is applied by %s", uses[0].Node.Ref())
+			}
+		}
+	}
+	x := m.V["x"].Type.Shape
+	if len(x) == 0 || !x[len(x)-1].IsStatic() {
+		return fmt.Errorf("the normalised dim of %s is not static", m.V["x"])
+	}
+	return lnOK(m)
+}
+
 func rmsOK(m *Match) error {
 	if err := lastAxisOnly(m, "ms"); err != nil {
 		return err
@@ -151,6 +171,11 @@ func makeLayerNorm(b *Builder, m *Match) (*ir.Value, error) {
 	eps, _ := scalarEps(m)
 	if m.V["x"].Type.DType != ir.F32 {
 		return nil, nil
+	}
+	if _, ok := m.V["gamma"]; !ok {
+		x := m.V["x"].Type.Shape
+		m.V["gamma"] = b.Const("ln_ones", ir.NewTensorF32(nil, []float32{1}))
+		_ = x
 	}
 	gamma, err := vectorConst(b, m, "gamma")
 	if err != nil {

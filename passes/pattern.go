@@ -336,6 +336,7 @@ func tryRules(c *Context, g *ir.Graph, n *ir.Node, rules []Rule) (bool, error) {
 			return false, fmt.Errorf("rule %s at %s: %w", r.Name, n.Ref(), err)
 		}
 		if nv == nil { // Do decided not to rewrite after all
+			b.discard()
 			continue
 		}
 		old := n.Outputs[0]
@@ -415,6 +416,14 @@ func (b *Builder) Name(v *ir.Value, name string) {
 	if v.Def != nil {
 		v.Def.Name = name
 	}
+}
+
+// discard removes the nodes of an abandoned rewrite (nothing reads them yet).
+func (b *Builder) discard() {
+	for i := len(b.made) - 1; i >= 0; i-- {
+		b.g.RemoveNode(b.made[i])
+	}
+	b.made = nil
 }
 
 // finish checks the replacement keeps the type of the value it replaces.

@@ -32,6 +32,7 @@ var simplifyRules = []Rule{
 	{Name: "cast-noop", Pat: Op("Cast", Var("x")), When: sameType("x"), Do: keep("x")},                                                     // Cast to its own type -> x
 	{Name: "reshape-noop", Pat: Op("Reshape", Var("x"), Var("s")), When: knownSameType("x"), Do: keep("x")},                                // reshape to the same static shape
 	{Name: "reshape-chain", Pat: Op("Reshape", Op("Reshape", Var("x"), Var("s1")), Const("s2")), When: noZeroDims("s2"), Do: reshapeChain}, // Reshape(Reshape(x)) -> Reshape(x)
+	{Name: "reshape-const-target", Pat: Op("Reshape", Var("x"), Var("s")), When: computedTarget, Do: constTarget},                          // shape subgraph -> constant with 0 / -1
 	{Name: "transpose-pair", Pat: Op("Transpose", Op("Transpose", Var("x")).As("inner")), Do: transposePair},                               // tᵀᵀ -> t (or one Transpose)
 	{Name: "transpose-noop", Pat: Op("Transpose", Var("x")), When: identityPerm, Do: keep("x")},                                            // Transpose with perm 0..n-1 -> x
 }
@@ -109,4 +110,50 @@ func transposePair(b *Builder, m *Match) (*ir.Value, error) {
 		return m.V["x"], nil
 	}
 	return b.Op("Transpose", []*ir.Value{m.V["x"]}, ir.Attrs{"perm": ir.IntsAttr(composed...)})
+}
+
+// computedTarget holds for a Reshape whose target is computed at run time (Shape, Gather,
+// Concat, ...) but is known symbolically, so a constant target can replace the subgraph.
+func computedTarget(m *Match) error {
+	if m.V["s"].Const != nil {
+		return fmt.Errorf("target is already constant")
+	}
+	if _, ok := constReshapeTarget(m.V["x"].Type.Shape, m.Root.Outputs[0].Type.Shape); !ok {
+		return fmt.Errorf("target %s cannot be written with static sizes, 0 and -1", m.Root.Outputs[0].Type.Shape)
+	}
+	return nil
+}
+
+// constReshapeTarget writes out as a Reshape target for input in: static sizes as they are,
+// a symbolic dim equal to the input's dim at the same position as 0, and at most one other
+// symbolic dim as -1.
+func constReshapeTarget(in, out ir.Shape) ([]int64, bool) {
+	target := make([]int64, len(out))
+	solved := false
+	for i, d := range out {
+		switch {
+		case d.IsStatic() && d.Size != 0:
+			target[i] = d.Size
+		case d.Name != "" && i < len(in) && in[i] == d:
+			target[i] = 0
+		case !solved && (d.Name != "" || d.IsUnknown()):
+			target[i] = -1
+			solved = true
+		default:
+			return nil, false
+		}
+	}
+	return target, true
+}
+
+func constTarget(b *Builder, m *Match) (*ir.Value, error) {
+	target, _ := constReshapeTarget(m.V["x"].Type.Shape, m.Root.Outputs[0].Type.Shape)
+	c := b.Const(m.V["s"].Name+"_const", ir.NewTensorI64([]int64{int64(len(target))}, target))
+	y, err := b.Op("Reshape", []*ir.Value{m.V["x"], c}, nil)
+	if err != nil || !y.Type.Equal(m.Root.Outputs[0].Type) {
+		// -1 cannot be solved to the same dim (say, batch folded into an unknown dim):
+		// keep the computed target. The node just made is dead and swept.
+		return nil, nil
+	}
+	return y, nil
 }
