@@ -12,10 +12,6 @@ var modelsTODO = map[string]string{
 	"attention_opt":         "com.microsoft SkipLayerNormalization and Attention have no schema or kernel",
 	"pruned_attention_opt":  "com.microsoft SkipLayerNormalization and Attention have no schema or kernel",
 	"bert_3d_attention_opt": "com.microsoft SkipLayerNormalization, Attention and ONNX Einsum have no schema or kernel",
-	// Div_86 computes the head size as 4 // 12 = 0 (the model was shrunk from 12 heads
-	// to 2 but this constant kept), so Reshape_93 gets [1, 1, 2, 0] for a rank-3 input;
-	// how ONNX Runtime runs it is not understood yet.
-	"gpt2_past": "Reshape_93 copies dim 3 of a rank-3 input",
 }
 
 // TestModels runs the real models of testdata/onnx-models and requires every output to

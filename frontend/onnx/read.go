@@ -372,8 +372,8 @@ func (l *lowerer) constant(s *scope, n *ir.Node, np *onnxpb.NodeProto, ref strin
 		l.errorf("node %s: Constant value has the wrong kind", ref)
 		return
 	}
-	// Some exporters (PyTorch 1.x) define the same Constant output twice; readers after
-	// the second definition see it, as in ONNX Runtime. AddConst renames the second.
+	// A Constant output defined twice keeps its last definition (see topoOrder); other
+	// duplicates are renamed by AddConst.
 	out := np.GetOutput()[0]
 	s.vals[out] = s.g.AddConst(out, t)
 }
@@ -495,12 +495,37 @@ func resetTypes(g *ir.Graph) {
 // topoOrder returns the nodes in an order where each is after the nodes that compute its
 // inputs. ONNX requires that order, but some exporters (PyTorch 1.x) break it; a valid
 // order is returned as is. Names a subgraph reads from this graph count as inputs.
+//
+// A name defined twice is read from its last definition, as ONNX Runtime does (its
+// producer map keeps the last node): model editors such as the one that shrank
+// gpt2_past append replacement Constants with the old output names, and the earlier,
+// shadowed Constants are dropped.
 func topoOrder(nodes []*onnxpb.NodeProto) []*onnxpb.NodeProto {
 	producer := map[string]int{}
 	for i, n := range nodes {
 		for _, o := range n.GetOutput() {
-			if _, dup := producer[o]; !dup && o != "" {
+			if o != "" {
 				producer[o] = i
+			}
+		}
+	}
+	kept := nodes[:0:0]
+	for i, n := range nodes {
+		if n.GetOpType() == "Constant" && normDomain(n.GetDomain()) == "" && len(n.GetOutput()) == 1 && producer[n.GetOutput()[0]] != i {
+			continue
+		}
+		kept = append(kept, n)
+	}
+	if len(kept) != len(nodes) {
+		nodes = kept
+		for k := range producer {
+			delete(producer, k)
+		}
+		for i, n := range nodes {
+			for _, o := range n.GetOutput() {
+				if o != "" {
+					producer[o] = i
+				}
 			}
 		}
 	}

@@ -115,8 +115,4 @@ var knownBadModels = map[string]string{
 	// into 120000 and 4000: ORT's C++ test only checks the fusion, never runs them.
 	"ort-fusion/reshape_fusion_concat_subgraph_mul.onnx":                     "Reshape target has the wrong element count",
 	"ort-fusion/reshape_fusion_multiple_values_in_initializer_tensor_1.onnx": "Reshape target has the wrong element count",
-	// ONNX Runtime runs this one (see ../shared/testdata/models/golden/gpt2_past), so the
-	// rejection is ciuic's bug, not the model's: symbolic shape evaluation derives a head
-	// size of 0 at Div_86 (suspect: which of the model's duplicated Constant names is read).
-	"ort-transformers/gpt2_past.onnx": "BUG: Reshape_93 target evaluates to [?, 1, 2, 0]",
 }

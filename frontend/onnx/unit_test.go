@@ -66,12 +66,12 @@ func TestUnsupportedReport(t *testing.T) {
 		Node: []*onnxpb.NodeProto{
 			{OpType: "FusedMatMul", Domain: "com.microsoft", Input: []string{"a", "a"}, Output: []string{"b"}},
 			{OpType: "FusedMatMul", Domain: "com.microsoft", Input: []string{"b", "a"}, Output: []string{"c"}},
-			{OpType: "TfIdfVectorizer", Input: []string{"c"}, Output: []string{"d"}},
+			{OpType: "ImageDecoder", Input: []string{"c"}, Output: []string{"d"}},
 			{OpType: "Relu", Input: []string{"a"}, Output: []string{"e"}},
 		},
 	}
 	_, err := Read(model(11, g, &onnxpb.OperatorSetIdProto{Domain: "com.microsoft", Version: 1}), "model.onnx", "", Options{})
-	want := `model.onnx: 3 unsupported ops: com.microsoft.FusedMatMul (opset 1) x2, TfIdfVectorizer (opset 11) x1; unsupported dtypes: complex64 (tensor "x")`
+	want := `model.onnx: 3 unsupported ops: com.microsoft.FusedMatMul (opset 1) x2, ImageDecoder (opset 11) x1; unsupported dtypes: complex64 (tensor "x")`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got error\n%v\nwant\n%s", err, want)
 	}
