@@ -16,6 +16,7 @@ import (
 
 	"github.com/ciuic/ciuic/cmd/internal/cli"
 	"github.com/ciuic/ciuic/frontend"
+	"github.com/ciuic/ciuic/frontend/onnx"
 	"github.com/ciuic/ciuic/frontend/safetensors"
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/passes"
@@ -31,12 +32,12 @@ Flags:
 `
 
 // emitKinds maps -emit values to output file extensions, for choosing a kind from -o.
-var emitKinds = map[string]string{"ir": ".ciu", "dot": ".dot", "svg": ".svg", "stats": ".json"}
+var emitKinds = map[string]string{"ir": ".ciu", "dot": ".dot", "svg": ".svg", "stats": ".json", "onnx": ".onnx"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ciuicc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	emit := fs.String("emit", "", "output kind: ir | dot | svg | stats (default: from -o's extension, else ir)")
+	emit := fs.String("emit", "", "output kind: ir | dot | svg | stats | onnx (default: from -o's extension, else ir)")
 	out := fs.String("o", "", "output file (written atomically; default: standard output)")
 	var cf cli.CompileFlags
 	cf.Register(fs)
@@ -68,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if _, ok := emitKinds[kind]; !ok {
-		fmt.Fprintf(stderr, "ciuicc: unknown -emit %q (want ir, dot, svg or stats)\n", kind)
+		fmt.Fprintf(stderr, "ciuicc: unknown -emit %q (want ir, dot, svg, stats or onnx)\n", kind)
 		return 2
 	}
 	g, res, err := cf.Compile(fs.Arg(0))
@@ -110,6 +111,8 @@ func render(g *ir.Graph, res *passes.Result, kind, out string) ([]byte, error) {
 		return []byte(ir.Print(g)), nil
 	case "dot":
 		return []byte(ir.Dot(g, ir.DotOptions{})), nil
+	case "onnx":
+		return onnx.Write(g)
 	case "svg":
 		return ir.RenderSVG(ir.Dot(g, ir.DotOptions{}))
 	case "stats":
