@@ -172,3 +172,15 @@ func TestDumps(t *testing.T) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func TestPassesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/passes.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range passes {
+		if !bytes.Contains(doc, []byte("`"+p.Name+"`")) {
+			t.Errorf("docs/passes.md does not describe pass %s", p.Name)
+		}
+	}
+}
