@@ -1,0 +1,166 @@
+// Package vec is ciuic's float32 math over slices: exp, erf, tanh, sigmoid and the
+// activations built on them (Gelu exact and tanh form, SiLU), and the row reductions of
+// Softmax and the normalizations. The functions are float32 minimax/rational
+// approximations evaluated in float32, written as straight-line code with no table
+// look-ups so that one element's result depends only on its value (never on the slice
+// length, alignment or thread split). Max errors (measured in vec_test.go against the
+// math package over a dense sweep): Exp 2e-7 relative, Erf and Tanh 1e-6 relative.
+package vec
+
+import "math"
+
+const (
+	log2e   = 1.44269504088896341
+	ln2Hi   = 0.693359375
+	ln2Lo   = -2.12194440e-4
+	expMax  = 88.72283935546875 // above: +Inf
+	expMin  = -87.33654022216797 // below: 0 (no denormals)
+	roundC  = 12582912           // 1.5·2^23: x + roundC - roundC rounds x to an integer
+	invSqr2 = 0.70710678118654752
+)
+
+// exp1 is e^x in float32: x = n·ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-6
+// polynomial, 2^n by building the exponent bits.
+func exp1(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x > expMax:
+		return float32(math.Inf(1))
+	case x < expMin:
+		return 0
+	}
+	n := x*log2e + roundC
+	n -= roundC
+	r := x - n*ln2Hi
+	r -= n * ln2Lo
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	p = p*r*r + r + 1
+	// n is in [-126, 128]; 2^128 overflows the exponent, so scale in two steps.
+	ni := int32(n)
+	h := ni / 2
+	return p * math.Float32frombits(uint32(h+127)<<23) * math.Float32frombits(uint32(ni-h+127)<<23)
+}
+
+// erf1 is erf(x) as an odd rational function of x on [-4, 4] (erf is ±1 in float32
+// beyond), the form Eigen uses for float.
+func erf1(x float32) float32 {
+	x = min(max(x, -4), 4)
+	x2 := x * x
+	p := float32(-2.72614225801306e-10)
+	p = p*x2 + 2.77068142495902e-08
+	p = p*x2 + -2.10102402082508e-06
+	p = p*x2 + -5.69250639462346e-05
+	p = p*x2 + -7.34990630326855e-04
+	p = p*x2 + -2.95459980854025e-03
+	p = p*x2 + -1.60960333262415e-02
+	p *= x
+	q := float32(-1.45660718464996e-05)
+	q = q*x2 + -2.13374055278905e-04
+	q = q*x2 + -1.68282697438203e-03
+	q = q*x2 + -7.37332916720468e-03
+	q = q*x2 + -1.42647390514189e-02
+	return p / q
+}
+
+// tanh1 is tanh(x) as an odd rational function on [-8, 8], ±1 beyond 9 (tanh rounds
+// to ±1 in float32 there), x itself for |x| < 4e-4 where tanh(x) rounds to x.
+func tanh1(x float32) float32 {
+	if x < 0.0004 && x > -0.0004 {
+		return x
+	}
+	if x > 9 || x < -9 { // tanh(9) rounds to 1
+		return min(max(x, -1), 1)
+	}
+	x = min(max(x, -7.99881172180175781), 7.99881172180175781)
+	x2 := x * x
+	p := float32(-2.76076847742355e-16)
+	p = p*x2 + 2.00018790482477e-13
+	p = p*x2 + -8.60467152213735e-11
+	p = p*x2 + 5.12229709037114e-08
+	p = p*x2 + 1.48572235717979e-05
+	p = p*x2 + 6.37261928875436e-04
+	p = p*x2 + 4.89352455891786e-03
+	p *= x
+	q := float32(1.19825839466702e-06)
+	q = q*x2 + 1.18534705686654e-04
+	q = q*x2 + 2.26843463243900e-03
+	q = q*x2 + 4.89352518554385e-03
+	return p / q
+}
+
+// sigmoid1 is 1/(1+e^-x) from e^-|x|, so that it neither overflows nor loses small values.
+func sigmoid1(x float32) float32 {
+	e := exp1(-abs(x))
+	r := 1 / (1 + e)
+	if x < 0 {
+		return e * r
+	}
+	return r
+}
+
+func abs(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// Exp sets dst[i] = e^src[i]. dst and src may be the same slice.
+func Exp(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = exp1(x)
+	}
+}
+
+// Erf sets dst[i] = erf(src[i]).
+func Erf(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = erf1(x)
+	}
+}
+
+// Tanh sets dst[i] = tanh(src[i]).
+func Tanh(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = tanh1(x)
+	}
+}
+
+// Sigmoid sets dst[i] = 1/(1+e^-src[i]).
+func Sigmoid(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = sigmoid1(x)
+	}
+}
+
+// Silu sets dst[i] = src[i]·sigmoid(src[i]).
+func Silu(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = x * sigmoid1(x)
+	}
+}
+
+// Gelu sets dst[i] = x/2·(1 + erf(x/√2)), the exact form.
+func Gelu(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = 0.5 * x * (1 + erf1(x*invSqr2))
+	}
+}
+
+// GeluTanh sets dst[i] = x/2·(1 + tanh(√(2/π)·(x + 0.044715x³))), computed as
+// x·sigmoid(2·√(2/π)·(x + 0.044715x³)) (the same function: 1+tanh(u) = 2·sigmoid(2u)),
+// which does not cancel for x << 0.
+func GeluTanh(dst, src []float32) {
+	const c2 = 2 * 0.7978845608028654
+	for i, x := range src[:len(dst)] {
+		dst[i] = x * sigmoid1(c2*(x+0.044715*x*x*x))
+	}
+}
+
+// Relu sets dst[i] = max(src[i], 0).
+func Relu(dst, src []float32) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = max(x, 0)
+	}
+}

@@ -1,0 +1,89 @@
+package vec
+
+import (
+	"math"
+	"testing"
+)
+
+// sweep returns every float32 step of 1e-4 over [lo, hi], plus small magnitudes down
+// to 1e-30 of both signs.
+func sweep(lo, hi float64) []float32 {
+	var xs []float32
+	for x := lo; x <= hi; x += 1e-4 {
+		xs = append(xs, float32(x))
+	}
+	for e := 1e-30; e < 1; e *= 1.37 {
+		xs = append(xs, float32(e), float32(-e))
+	}
+	return xs
+}
+
+// maxRelErr applies f to xs and returns the worst |f(x) - want(x)| / max(|want(x)|, floor).
+func maxRelErr(f func(dst, src []float32), want func(float64) float64, xs []float32, floor float64) (float64, float32) {
+	got := make([]float32, len(xs))
+	f(got, xs)
+	worst, at := 0.0, float32(0)
+	for i, x := range xs {
+		w := want(float64(x))
+		d := math.Abs(float64(got[i])-w) / max(math.Abs(w), floor)
+		if d > worst || math.IsNaN(d) {
+			worst, at = d, x
+		}
+	}
+	return worst, at
+}
+
+func TestAccuracy(t *testing.T) {
+	gelu := func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+	geluTanh := func(x float64) float64 {
+		// 0.5·x·(1 + tanh(u)) written without the cancellation for x << 0.
+		return x / (1 + math.Exp(-2*math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+	}
+	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	for _, c := range []struct {
+		name   string
+		f      func(dst, src []float32)
+		want   func(float64) float64
+		lo, hi float64
+		floor  float64 // relative error below |want| = floor is measured absolutely
+		tol    float64
+	}{
+		{"Exp", Exp, math.Exp, -87, 88, 0, 3e-7},
+		{"Erf", Erf, math.Erf, -6, 6, 0, 1e-6},
+		{"Tanh", Tanh, math.Tanh, -12, 12, 0, 1e-6},
+		{"Sigmoid", Sigmoid, sig, -80, 30, 0, 1e-6},
+		{"Silu", Silu, func(x float64) float64 { return x * sig(x) }, -80, 30, 0, 1e-6},
+		// Gelu's 1+erf cancels for x << 0: below |Gelu| = 1 the error is absolute.
+		{"Gelu", Gelu, gelu, -10, 10, 1, 1.5e-6},
+		// In the tail e^(-2u) amplifies the float32 rounding of u = c(x+0.044715x³) by |2u|.
+		{"GeluTanh", GeluTanh, geluTanh, -10, 10, 1e-6, 3e-6},
+	} {
+		worst, at := maxRelErr(c.f, c.want, sweep(c.lo, c.hi), c.floor)
+		t.Logf("%s: max relative error %.3g at %g", c.name, worst, at)
+		if worst > c.tol {
+			t.Errorf("%s: max relative error %.3g at %g, want <= %g", c.name, worst, at, c.tol)
+		}
+	}
+}
+
+func TestSpecial(t *testing.T) {
+	in := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), 100, -100, 0}
+	out := make([]float32, len(in))
+	Exp(out, in)
+	if !math.IsInf(float64(out[0]), 1) || out[1] != 0 || !math.IsInf(float64(out[2]), 1) || out[3] != 0 || out[4] != 1 {
+		t.Errorf("Exp%v = %v", in, out)
+	}
+	Tanh(out, in)
+	if out[0] != 1 || out[1] != -1 || out[2] != 1 || out[3] != -1 || out[4] != 0 {
+		t.Errorf("Tanh%v = %v", in, out)
+	}
+	Sigmoid(out, in)
+	if out[0] != 1 || out[1] != 0 || out[4] != 0.5 {
+		t.Errorf("Sigmoid%v = %v", in, out)
+	}
+	nan := []float32{float32(math.NaN())}
+	Exp(nan[:1:1], nan)
+	if !math.IsNaN(float64(nan[0])) {
+		t.Errorf("Exp(NaN) = %v", nan[0])
+	}
+}
