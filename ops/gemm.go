@@ -2,13 +2,13 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"weak"
 
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops/internal/gemm"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 // ReferenceMatMulKernel and ReferenceGemmKernel are the portable reference kernels the
@@ -164,41 +164,17 @@ func epilogue(bias *Tensor, act string, n int) (*gemm.Epilogue, error) {
 	return &epi, nil
 }
 
-// activations are the Dense epilogues, in float64 like the reference unary kernels.
+// activations are the Dense epilogues, in place on one row segment: the float32
+// approximations of package vec (1e-6 relative; see its tests), so that the epilogue
+// costs a fraction of the GEMM.
 var activations = map[string]func([]float32){
-	"": nil,
-	"relu": func(x []float32) {
-		for i, v := range x {
-			x[i] = max(v, 0)
-		}
-	},
-	"gelu": func(x []float32) {
-		for i, v := range x {
-			x[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
-		}
-	},
-	"gelu_tanh": func(x []float32) {
-		c := math.Sqrt(2 / math.Pi)
-		for i, v := range x {
-			f := float64(v)
-			x[i] = float32(0.5 * f * (1 + math.Tanh(c*(f+0.044715*f*f*f))))
-		}
-	},
-	"sigmoid": func(x []float32) {
-		for i, v := range x {
-			x[i] = float32(sigmoid(float64(v)))
-		}
-	},
-	"tanh": func(x []float32) {
-		for i, v := range x {
-			x[i] = float32(math.Tanh(float64(v)))
-		}
-	},
-	"silu": func(x []float32) {
-		for i, v := range x {
-			x[i] = float32(float64(v) * sigmoid(float64(v)))
-		}
-	},
+	"":          nil,
+	"relu":      func(x []float32) { vec.Relu(x, x) },
+	"gelu":      func(x []float32) { vec.Gelu(x, x) },
+	"gelu_tanh": func(x []float32) { vec.GeluTanh(x, x) },
+	"sigmoid":   func(x []float32) { vec.Sigmoid(x, x) },
+	"tanh":      func(x []float32) { vec.Tanh(x, x) },
+	"silu":      func(x []float32) { vec.Silu(x, x) },
 }
 
 func fastMatMulKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {

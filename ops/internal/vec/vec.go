@@ -13,7 +13,7 @@ const (
 	log2e   = 1.44269504088896341
 	ln2Hi   = 0.693359375
 	ln2Lo   = -2.12194440e-4
-	expMax  = 88.72283935546875 // above: +Inf
+	expMax  = 88.72283935546875  // above: +Inf
 	expMin  = -87.33654022216797 // below: 0 (no denormals)
 	roundC  = 12582912           // 1.5·2^23: x + roundC - roundC rounds x to an integer
 	invSqr2 = 0.70710678118654752
@@ -68,14 +68,11 @@ func erf1(x float32) float32 {
 	return p / q
 }
 
-// tanh1 is tanh(x) as an odd rational function on [-8, 8], ±1 beyond 9 (tanh rounds
-// to ±1 in float32 there), x itself for |x| < 4e-4 where tanh(x) rounds to x.
+// tanh1 is tanh(x) as an odd rational function on x clamped to ±7.9988 (beyond,
+// ±0.99999976, 2.4e-7 from ±1), x itself for |x| < 4e-4 where tanh(x) rounds to x.
 func tanh1(x float32) float32 {
 	if x < 0.0004 && x > -0.0004 {
 		return x
-	}
-	if x > 9 || x < -9 { // tanh(9) rounds to 1
-		return min(max(x, -1), 1)
 	}
 	x = min(max(x, -7.99881172180175781), 7.99881172180175781)
 	x2 := x * x
@@ -94,68 +91,38 @@ func tanh1(x float32) float32 {
 	return p / q
 }
 
-// sigmoid1 is 1/(1+e^-x) from e^-|x|, so that it neither overflows nor loses small values.
-func sigmoid1(x float32) float32 {
-	e := exp1(-abs(x))
-	r := 1 / (1 + e)
-	if x < 0 {
-		return e * r
-	}
-	return r
-}
-
-func abs(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+// sigmoid1 is 1/(1+e^-x): for x << 0, e^-x is large or +Inf and the quotient keeps
+// its relative accuracy (or is 0); no cancellation either way.
+func sigmoid1(x float32) float32 { return 1 / (1 + exp1(-x)) }
 
 // Exp sets dst[i] = e^src[i]. dst and src may be the same slice.
-func Exp(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = exp1(x)
-	}
-}
+func Exp(dst, src []float32) { apply(expAVX512, exp1, dst, src) }
 
 // Erf sets dst[i] = erf(src[i]).
-func Erf(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = erf1(x)
-	}
-}
+func Erf(dst, src []float32) { apply(erfAVX512, erf1, dst, src) }
 
 // Tanh sets dst[i] = tanh(src[i]).
-func Tanh(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = tanh1(x)
-	}
-}
+func Tanh(dst, src []float32) { apply(tanhAVX512, tanh1, dst, src) }
 
 // Sigmoid sets dst[i] = 1/(1+e^-src[i]).
-func Sigmoid(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = sigmoid1(x)
-	}
-}
+func Sigmoid(dst, src []float32) { apply(sigmoidAVX512, sigmoid1, dst, src) }
 
 // Silu sets dst[i] = src[i]·sigmoid(src[i]).
 func Silu(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = x * sigmoid1(x)
-	}
+	apply(siluAVX512, func(x float32) float32 { return x * sigmoid1(x) }, dst, src)
 }
 
 // Gelu sets dst[i] = x/2·(1 + erf(x/√2)), the exact form.
 func Gelu(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = 0.5 * x * (1 + erf1(x*invSqr2))
-	}
+	apply(geluAVX512, func(x float32) float32 { return 0.5 * x * (1 + erf1(x*invSqr2)) }, dst, src)
 }
 
 // GeluTanh sets dst[i] = x/2·(1 + tanh(√(2/π)·(x + 0.044715x³))), computed as
-// x·sigmoid(2·√(2/π)·(x + 0.044715x³)) (the same function: 1+tanh(u) = 2·sigmoid(2u)),
-// which does not cancel for x << 0.
+// x/(1 + e^(-2u)) with u = √(2/π)·(x + 0.044715x³) (the same function: 1+tanh(u) =
+// 2·sigmoid(2u)), which does not cancel for x << 0.
 func GeluTanh(dst, src []float32) {
 	const c2 = 2 * 0.7978845608028654
-	for i, x := range src[:len(dst)] {
-		dst[i] = x * sigmoid1(c2*(x+0.044715*x*x*x))
-	}
+	apply(geluTanhAVX512, func(x float32) float32 { return x / (1 + exp1(-c2*(x+0.044715*x*x*x))) }, dst, src)
 }
 
 // Relu sets dst[i] = max(src[i], 0).

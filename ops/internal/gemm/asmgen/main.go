@@ -5,6 +5,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -12,8 +13,16 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
+var kind = flag.String("kind", "gemm", "what to generate: gemm (package gemm's kernels) or vec (package vec's)")
+
 func main() {
+	flag.Parse()
 	ConstraintExpr("amd64,!purego")
+	if *kind == "vec" {
+		vecKernels()
+		Generate()
+		return
+	}
 
 	zmm := func(i int) VecPhysical {
 		return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Package vec's AVX-512 kernels: each maps n blocks of 16 float32 from src to dst with
+// the same formula as the Go code of package vec (with fused multiply-adds, and
+// VSCALEFPS for 2^n). Constants live in registers, loaded once before the loop.
+
+var zregs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+
+// vk hands out constant registers (Z8 and up); the loads are emitted after the loop
+// body, at a label the function jumps to first, so that the body can ask for
+// constants as it goes.
+type vk struct {
+	consts map[uint32]VecPhysical
+	order  []uint32
+}
+
+func (k *vk) c(v float32) VecPhysical { return k.bits(math.Float32bits(v)) }
+
+func (k *vk) bits(b uint32) VecPhysical {
+	if r, ok := k.consts[b]; ok {
+		return r
+	}
+	r := zregs[8+len(k.order)]
+	k.consts[b] = r
+	k.order = append(k.order, b)
+	return r
+}
+
+func vecKernels() {
+	unary("expAVX512", func(k *vk, x VecPhysical) VecPhysical { k.exp(x, Z1, Z2, Z3); return Z3 })
+	unary("erfAVX512", func(k *vk, x VecPhysical) VecPhysical { k.erf(x, Z1, Z2, Z3); return Z3 })
+	unary("tanhAVX512", func(k *vk, x VecPhysical) VecPhysical { k.tanh(x, Z1, Z2, Z3); return Z3 })
+	unary("sigmoidAVX512", func(k *vk, x VecPhysical) VecPhysical { k.sigmoid(x, Z3); return Z3 })
+	unary("siluAVX512", func(k *vk, x VecPhysical) VecPhysical {
+		k.sigmoid(x, Z3)
+		VMULPS(x, Z3, Z3)
+		return Z3
+	})
+	unary("geluAVX512", func(k *vk, x VecPhysical) VecPhysical {
+		VMULPS(k.c(1/math.Sqrt2), x, Z4)
+		k.erf(Z4, Z1, Z2, Z3)
+		VADDPS(k.c(1), Z3, Z3)
+		VMULPS(x, Z3, Z3)
+		VMULPS(k.c(0.5), Z3, Z3)
+		return Z3
+	})
+	// x·sigmoid(2u), u = √(2/π)(x + 0.044715x³): x / (1 + e^(-2u)).
+	unary("geluTanhAVX512", func(k *vk, x VecPhysical) VecPhysical {
+		VMULPS(x, x, Z4)
+		VMULPS(k.c(0.044715), Z4, Z4)
+		VFMADD213PS(x, x, Z4) // Z4 = x·Z4 + x
+		VMULPS(k.c(-2*0.7978845608028654), Z4, Z4)
+		k.exp(Z4, Z1, Z2, Z3)
+		VADDPS(k.c(1), Z3, Z3)
+		VDIVPS(Z3, x, Z3)
+		return Z3
+	})
+}
+
+// unary emits func(n int, dst, src *float32): dst[0:16n] = f(src[0:16n]).
+func unary(name string, body func(k *vk, x VecPhysical) VecPhysical) {
+	TEXT(name, NOSPLIT, "func(n int, dst, src *float32)")
+	Doc(fmt.Sprintf("%s maps n blocks of 16 floats; see package vec.", name))
+	k := &vk{consts: map[uint32]VecPhysical{}}
+	n := Load(Param("n"), GP64())
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	JMP(LabelRef(name + "_consts"))
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	VMOVUPS(Mem{Base: src}, Z0)
+	r := body(k, Z0)
+	VMOVUPS(r, Mem{Base: dst})
+	ADDQ(U8(64), src)
+	ADDQ(U8(64), dst)
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+	Label(name + "_consts")
+	g := GP32()
+	for _, b := range k.order {
+		MOVL(U32(b), g)
+		VPBROADCASTD(g, k.consts[b])
+	}
+	JMP(LabelRef(name + "_loop"))
+}
+
+// horner sets acc = ((c0·x + c1)·x + c2)... for coefficients cs, highest first.
+func (k *vk) horner(x, acc VecPhysical, cs ...float64) {
+	VMOVAPS(k.c(float32(cs[0])), acc)
+	for _, c := range cs[1:] {
+		VFMADD213PS(k.c(float32(c)), x, acc) // acc = x·acc + c
+	}
+}
+
+// exp sets out = e^x (t1, t2 scratch): x clamped to [-104, 89] (beyond, e^x is 0 or
+// +Inf in float32; NaN stays NaN), n = round(x·log2 e), r = x - n·ln2, Cephes'
+// polynomial, and VSCALEFPS for the 2^n (which also makes the overflow and underflow).
+func (k *vk) exp(x, t1, t2, out VecPhysical) {
+	VMINPS(x, k.c(89), t1) // the second source (x) is returned for NaN
+	VMAXPS(t1, k.c(-104), t1)
+	VMULPS(k.c(1.44269504088896341), t1, t2)
+	VRNDSCALEPS(U8(0), t2, t2)
+	VFNMADD231PS(k.c(0.693359375), t2, t1) // t1 -= t2·ln2hi
+	VFNMADD231PS(k.c(-2.12194440e-4), t2, t1)
+	k.horner(t1, out, 1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1, 1)
+	VSCALEFPS(t2, out, out)
+}
+
+// erf sets out = erf(x): the rational function of vec's erf1 on x clamped to [-4, 4].
+func (k *vk) erf(x, t1, t2, out VecPhysical) {
+	VMINPS(x, k.c(4), t1)
+	VMAXPS(t1, k.c(-4), t1)
+	VMULPS(t1, t1, t2)
+	k.horner(t2, out, -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+		-7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
+	VMULPS(t1, out, out)
+	k.horner(t2, t1, -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02)
+	VDIVPS(t1, out, out)
+}
+
+// tanh sets out = tanh(x): vec's tanh1 rational function on x clamped to ±7.9988.
+func (k *vk) tanh(x, t1, t2, out VecPhysical) {
+	VMINPS(x, k.c(7.99881172180175781), t1)
+	VMAXPS(t1, k.c(-7.99881172180175781), t1)
+	VMULPS(t1, t1, t2)
+	k.horner(t2, out, -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+		1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)
+	VMULPS(t1, out, out)
+	k.horner(t2, t1, 1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
+	VDIVPS(t1, out, out)
+}
+
+// sigmoid sets out = 1/(1 + e^-x) (Z1, Z2, Z4 scratch).
+func (k *vk) sigmoid(x, out VecPhysical) {
+	VXORPS(k.bits(1<<31), x, Z4)
+	k.exp(Z4, Z1, Z2, out)
+	VADDPS(k.c(1), out, out)
+	VDIVPS(out, k.c(1), out)
+}

@@ -1,0 +1,73 @@
+package vec
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// useAsm says whether the AVX-512 kernels run; otherwise the Go loops do. The two
+// compute the same formulas, but the assembly fuses multiply-adds, so their last bits
+// can differ: either is chosen for the whole process, never per call.
+var useAsm atomic.Bool
+
+func init() {
+	SetImpl(os.Getenv("CIUIC_VEC"))
+}
+
+// Available lists the implementations this CPU and build can run, best first.
+func Available() []string {
+	if asmAvailable && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
+		return []string{"avx512", "go"}
+	}
+	return []string{"go"}
+}
+
+// Impl names the implementation in use.
+func Impl() string {
+	if useAsm.Load() {
+		return "avx512"
+	}
+	return "go"
+}
+
+// SetImpl chooses "avx512" or "go"; "" picks the best available.
+func SetImpl(name string) error {
+	avail := Available()
+	if name == "" {
+		name = avail[0]
+	}
+	for _, a := range avail {
+		if a == name {
+			useAsm.Store(name == "avx512")
+			return nil
+		}
+	}
+	return fmt.Errorf("vec implementation %q not available here (have %v)", name, avail)
+}
+
+// apply maps src to dst with the assembly kernel in blocks of 16, the last partial
+// block through a 16-float buffer (so that every element goes through the same code
+// whatever the slice's length), or with the Go function.
+func apply(asm func(n int, dst, src *float32), f func(float32) float32, dst, src []float32) {
+	src = src[:len(dst)]
+	if !useAsm.Load() {
+		for i, x := range src {
+			dst[i] = f(x)
+		}
+		return
+	}
+	full := len(dst) / 16
+	if full > 0 {
+		asm(full, unsafe.SliceData(dst), unsafe.SliceData(src))
+	}
+	if rest := len(dst) - 16*full; rest > 0 {
+		var buf [16]float32
+		copy(buf[:], src[16*full:])
+		asm(1, &buf[0], &buf[0])
+		copy(dst[16*full:], buf[:rest])
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package vec
+
+// asmAvailable is false: only the Go loops exist in this build.
+const asmAvailable = false
+
+func expAVX512(n int, dst, src *float32)      { panic("vec: no assembly") }
+func erfAVX512(n int, dst, src *float32)      { panic("vec: no assembly") }
+func tanhAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
+func sigmoidAVX512(n int, dst, src *float32)  { panic("vec: no assembly") }
+func siluAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
+func geluAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
+func geluTanhAVX512(n int, dst, src *float32) { panic("vec: no assembly") }
