@@ -28,7 +28,7 @@ var layerNormRules = func() []Rule {
 		Op("Div", d(), std),
 		Comm("Mul", d(), Op("Reciprocal", std)),
 	)
-	scaled := Comm("Mul", norm, Const("gamma"))
+	scaled := Comm("Mul", norm, Var("gamma"))
 	bare := orPat(Op("Div", d(), std), Comm("Mul", d(), Op("Reciprocal", std)))
 	ms := Op("Sqrt", Comm("Add", reduceLast("ms", square(Var("x"))), Const("eps")))
 	rms := orPat(
@@ -36,9 +36,9 @@ var layerNormRules = func() []Rule {
 		Op("Div", Var("x"), ms),
 	)
 	return []Rule{
-		{Name: "layernorm", Pat: Comm("Add", scaled, Const("beta")), When: lnOK, Do: makeLayerNorm, Fusion: true},
+		{Name: "layernorm", Pat: Comm("Add", scaled, Var("beta")), When: lnOK, Do: makeLayerNorm, Fusion: true},
 		{Name: "layernorm-nobias", Pat: scaled, When: lnNoBias, Do: makeLayerNorm, Fusion: true},
-		{Name: "rmsnorm", Pat: Comm("Mul", rms, Const("w")), When: rmsOK, Do: makeRMSNorm, Fusion: true},
+		{Name: "rmsnorm", Pat: Comm("Mul", rms, Var("w")), When: rmsOK, Do: makeRMSNorm, Fusion: true},
 		// γ = 1 and β = 0 were simplified away: normalisation alone (γ then is a ones vector)
 		{Name: "layernorm-bare", Pat: bare, When: lnBare, Do: makeLayerNorm, Fusion: true},
 	}
@@ -46,16 +46,37 @@ var layerNormRules = func() []Rule {
 
 // lastAxisOnly checks a captured ReduceMean reduces the last axis alone, keeping dims.
 func lastAxisOnly(m *Match, name string) error {
+	axis, err := trailingAxes(m, name)
+	if err == nil && axis != len(m.N[name].Inputs[0].Type.Shape)-1 {
+		err = fmt.Errorf("%s reduces from axis %d, not the last axis alone", m.N[name].Ref(), axis)
+	}
+	return err
+}
+
+// trailingAxes checks a captured ReduceMean reduces a run of trailing axes k..rank-1,
+// keeping dims, and returns k (LayerNormalization's axis).
+func trailingAxes(m *Match, name string) (int, error) {
 	n := m.N[name]
 	axes, _ := ir.ConstInts(m.V[name+".axes"])
-	rank := int64(len(n.Inputs[0].Type.Shape))
-	if len(axes) != 1 || (axes[0] != -1 && axes[0] != rank-1) {
-		return fmt.Errorf("%s reduces axes %v, not the last axis alone", n.Ref(), axes)
+	rank := len(n.Inputs[0].Type.Shape)
+	seen := make([]bool, rank)
+	for _, a := range axes {
+		ax, err := ir.NormAxis(a, rank)
+		if err != nil || seen[ax] {
+			return 0, fmt.Errorf("%s has bad axes %v", n.Ref(), axes)
+		}
+		seen[ax] = true
+	}
+	first := rank - len(axes)
+	for ax := first; ax < rank; ax++ {
+		if len(axes) == 0 || !seen[ax] {
+			return 0, fmt.Errorf("%s reduces axes %v, not a run of trailing axes", n.Ref(), axes)
+		}
 	}
 	if n.Attrs.Int("keepdims", 1) != 1 {
-		return fmt.Errorf("%s drops the reduced dim", n.Ref())
+		return 0, fmt.Errorf("%s drops the reduced dims", n.Ref())
 	}
-	return nil
+	return first, nil
 }
 
 // vectorOfLast checks a captured constant is a scalar or a vector over x's last dim.
@@ -78,9 +99,23 @@ func scalarEps(m *Match) (float32, error) {
 }
 
 func lnOK(m *Match) error {
-	for _, r := range []string{"mean", "var"} {
-		if err := lastAxisOnly(m, r); err != nil {
-			return err
+	a1, err := trailingAxes(m, "mean")
+	if err != nil {
+		return err
+	}
+	a2, err := trailingAxes(m, "var")
+	if err != nil {
+		return err
+	}
+	if a1 != a2 {
+		return fmt.Errorf("mean and variance reduce different axes")
+	}
+	if rank := len(m.V["x"].Type.Shape); a1 != rank-1 {
+		// Several trailing axes: γ and β must then be absent or scalars.
+		for _, name := range []string{"gamma", "beta"} {
+			if v, ok := m.V[name]; ok && len(v.Type.Shape) != 0 {
+				return fmt.Errorf("%s scales a multi-axis normalisation", v)
+			}
 		}
 	}
 	if _, err := scalarEps(m); err != nil {
@@ -105,7 +140,7 @@ func lnNoBias(m *Match) error {
 	if uses := m.Root.Outputs[0].Uses(); len(uses) == 1 && uses[0].Node.Op == "Add" {
 		add := uses[0].Node
 		for _, in := range add.Inputs {
-			if in.Const != nil {
+			if in != m.Root.Outputs[0] && isBiasShape(in, m.V["x"]) {
 				return fmt.Errorf("a bias is added by %s", add.Ref())
 			}
 		}
@@ -118,7 +153,7 @@ func lnNoBias(m *Match) error {
 func lnBare(m *Match) error {
 	if uses := m.Root.Outputs[0].Uses(); len(uses) == 1 && (uses[0].Node.Op == "Mul" || uses[0].Node.Op == "Add") {
 		for _, in := range uses[0].Node.Inputs {
-			if in.Const != nil {
+			if in != m.Root.Outputs[0] && isBiasShape(in, m.V["x"]) {
 				return fmt.Errorf("a scale or bias is applied by %s", uses[0].Node.Ref())
 			}
 		}
@@ -128,6 +163,12 @@ func lnBare(m *Match) error {
 		return fmt.Errorf("the normalised dim of %s is not static", m.V["x"])
 	}
 	return lnOK(m)
+}
+
+// isBiasShape reports whether v is a scalar or a vector over x's last dim (a γ or β).
+func isBiasShape(v, x *ir.Value) bool {
+	s, xs := v.Type.Shape, x.Type.Shape
+	return len(s) == 0 || len(s) == 1 && len(xs) > 0 && (s[0] == xs[len(xs)-1] || s[0].IsStatic() && s[0].Size == 1)
 }
 
 func rmsOK(m *Match) error {
@@ -156,8 +197,8 @@ func vectorConst(b *Builder, m *Match, name string) (*ir.Value, error) {
 	if len(v.Type.Shape) == 1 && v.Type.Shape[0] == last {
 		return v, nil
 	}
-	if !last.IsStatic() {
-		return nil, fmt.Errorf("cannot broadcast %s to a symbolic last dim", v)
+	if !last.IsStatic() || v.Const == nil {
+		return nil, fmt.Errorf("cannot broadcast %s to a vector over the last dim %s", v, last)
 	}
 	val := float32(v.Const.At(0))
 	data := make([]float32, last.Size)
@@ -171,6 +212,10 @@ func makeLayerNorm(b *Builder, m *Match) (*ir.Value, error) {
 	eps, _ := scalarEps(m)
 	if m.V["x"].Type.DType != ir.F32 {
 		return nil, nil
+	}
+	axis, _ := trailingAxes(m, "mean")
+	if x := m.V["x"].Type.Shape; axis != len(x)-1 {
+		return makeMultiAxisLayerNorm(b, m, axis, eps)
 	}
 	if _, ok := m.V["gamma"]; !ok {
 		x := m.V["x"].Type.Shape
@@ -190,6 +235,42 @@ func makeLayerNorm(b *Builder, m *Match) (*ir.Value, error) {
 		in = append(in, beta)
 	}
 	return b.Op("LayerNormalization", in, ir.Attrs{"axis": ir.IntAttr(-1), "epsilon": ir.FloatAttr(eps)})
+}
+
+// makeMultiAxisLayerNorm normalises over dims axis.. with scalar (or absent) γ and β,
+// which become filled tensors of shape x[axis:].
+func makeMultiAxisLayerNorm(b *Builder, m *Match, axis int, eps float32) (*ir.Value, error) {
+	dims, ok := m.V["x"].Type.Shape[axis:].Ints()
+	if !ok {
+		return nil, nil
+	}
+	fill := func(name string, def float32) (*ir.Value, error) {
+		val := def
+		if v, ok := m.V[name]; ok {
+			if v.Const == nil {
+				return nil, fmt.Errorf("runtime scalar")
+			}
+			val = float32(v.Const.At(0))
+		}
+		n := int64(1)
+		for _, d := range dims {
+			n *= d
+		}
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = val
+		}
+		return b.Const("ln_"+name, ir.NewTensorF32(dims, data)), nil
+	}
+	gamma, err := fill("gamma", 1)
+	if err != nil {
+		return nil, nil
+	}
+	beta, err := fill("beta", 0)
+	if err != nil {
+		return nil, nil
+	}
+	return b.Op("LayerNormalization", []*ir.Value{m.V["x"], gamma, beta}, ir.Attrs{"axis": ir.IntAttr(int64(axis)), "epsilon": ir.FloatAttr(eps)})
 }
 
 func makeRMSNorm(b *Builder, m *Match) (*ir.Value, error) {

@@ -96,4 +96,3 @@ func closeEnoughT(a, b *ops.Tensor) error {
 	}
 	return nil
 }
-
