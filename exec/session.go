@@ -132,6 +132,9 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if err := errs.Err(); err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
+	if err := s.prepack(); err != nil {
+		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
+	}
 	for _, v := range g.Outputs {
 		s.outputSlots = append(s.outputSlots, s.slotOf[v])
 	}
@@ -160,6 +163,26 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// prepack packs, once per session, the constant weight matrices of the nodes whose
+// kernels multiply by a packed right operand (input 1 of MatMul, ciuic.Dense, and Gemm
+// without transB), so that no run packs them again.
+func (s *Session) prepack() error {
+	for _, nd := range s.nodes {
+		n := nd.n
+		uses := n.Domain == "" && (n.Op == "MatMul" || n.Op == "Gemm" && n.Attrs.Int("transB", 0) == 0) ||
+			n.Domain == ir.CiuicDomain && n.Op == "Dense"
+		if !uses || len(nd.in) < 2 || nd.in[1] < 0 {
+			continue
+		}
+		if t, ok := s.consts[nd.in[1]]; ok {
+			if err := ops.Prepack(nil, t); err != nil {
+				return &ir.Error{Node: n, Msg: err.Error()}
+			}
+		}
+	}
+	return nil
 }
 
 // Graph returns the graph the session runs. It must not be modified.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	"github.com/ciuic/ciuic/ir"
@@ -43,7 +44,7 @@ func PackB(ctx *KernelContext, b *Tensor) (*PackedMatrix, error) {
 		return nil, fmt.Errorf("PackB: want a 2-D f32 matrix, got %s%v", b.DType, b.Shape)
 	}
 	K, N := b.Shape[0], b.Shape[1]
-	return &PackedMatrix{K: K, N: N, p: gemm.PackB(par(ctx), b.F32(), K, N, N, false)}, nil
+	return pack(ctx, b.F32(), K, N, N, false), nil
 }
 
 // PackBTransposed packs the matrix whose transpose is bt (f32, N×K), as Gemm's
@@ -53,7 +54,21 @@ func PackBTransposed(ctx *KernelContext, bt *Tensor) (*PackedMatrix, error) {
 		return nil, fmt.Errorf("PackBTransposed: want a 2-D f32 matrix, got %s%v", bt.DType, bt.Shape)
 	}
 	N, K := bt.Shape[0], bt.Shape[1]
-	return &PackedMatrix{K: K, N: N, p: gemm.PackB(par(ctx), bt.F32(), K, N, K, true)}, nil
+	return pack(ctx, bt.F32(), K, N, K, true), nil
+}
+
+// packs counts the matrices packed so far, by Prepack or per call (GemmPacks).
+var packs atomic.Int64
+
+// GemmPacks is how many f32 weight matrices have been packed in this process, by
+// Prepack or for a single call: a test of a session checks with it that constant
+// weights are packed once, at session creation, and never by a run.
+func GemmPacks() int64 { return packs.Load() }
+
+// pack packs b (see gemm.PackB) and counts it.
+func pack(ctx *KernelContext, b []float32, K, N, ldb int, trans bool) *PackedMatrix {
+	packs.Add(1)
+	return &PackedMatrix{K: K, N: N, p: gemm.PackB(par(ctx), b, K, N, ldb, trans)}
 }
 
 // Bytes is the memory the packed matrix holds.
@@ -230,7 +245,7 @@ func FastMatMul(ctx *KernelContext, a, b *Tensor) (*Tensor, error) {
 		if NumElems(abatch) == nb {
 			p := packedFor(ctx, b)
 			if p == nil {
-				p = &PackedMatrix{K: K, N: N, p: gemm.PackB(par(ctx), bd, K, N, N, false)}
+				p = pack(ctx, bd, K, N, N, false)
 			}
 			gemm.Mul(par(ctx), gemm.A{Data: ad, M: nb * M, LD: K}, p.p, gemm.C{Data: cd, LD: N}, nil)
 			return out, nil
@@ -295,7 +310,7 @@ func fastGemmKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 		if transB {
 			ldb = K
 		}
-		p = &PackedMatrix{K: K, N: N, p: gemm.PackB(par(ctx), b.F32(), K, N, ldb, transB)}
+		p = pack(ctx, b.F32(), K, N, ldb, transB)
 	}
 	var bias *gemm.Epilogue
 	if c != nil {
