@@ -2,6 +2,7 @@ package passes
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,13 +26,17 @@ type Pass struct {
 var passes = []Pass{
 	{Name: "infer-shapes", Run: inferShapes, Required: true, Doc: "type and shape inference with symbolic dims"},
 	{Name: "simplify", Run: simplify, Level: 1, Doc: "Identity/Dropout removal, x*1, x+0, Reshape chains, Transpose pairs, no-op Casts"},
+	{Name: "quantize-import", Run: quantizeImport, Doc: "onnxruntime's DynamicQuantizeLinear+MatMulInteger and QDQ MatMuls of pre-quantized models -> ciuic.DenseInt8"},
 	{Name: "fold-constants", Run: foldConstants, Level: 1, Doc: "evaluate nodes whose inputs are all constants (bounded size)"},
 	{Name: "cse", Run: cse, Level: 1, Doc: "merge nodes that compute the same thing from the same inputs"},
 	{Name: "fuse-gelu", Run: fuseGelu, Level: 2, Doc: "erf and tanh forms of GELU -> Gelu"},
 	{Name: "fuse-layernorm", Run: fuseLayerNorm, Level: 2, Doc: "decomposed LayerNorm -> LayerNormalization, decomposed RMSNorm -> ciuic.RMSNorm"},
 	{Name: "fuse-attention", Run: fuseAttention, Level: 2, Doc: "multi-head attention subgraph -> ciuic.Attention"},
+	{Name: "sparse-attention", Run: sparseAttention, Level: 2, Doc: "ciuic.Attention whose mask keeps only a window -> ciuic.SparseAttention (exact); any attention on -sparse-attention window=N (approximate)"},
 	{Name: "fuse-skip-layernorm", Run: fuseSkipLayerNorm, Level: 2, Doc: "Add + LayerNormalization -> ciuic.SkipLayerNorm"},
 	{Name: "fuse-dense", Run: fuseDense, Level: 2, Doc: "MatMul with constant weights (+ bias, + activation) -> ciuic.Dense"},
+	{Name: "quantize", Run: quantize, Doc: "-quantize int8-*: calibrate, measure, and insert QuantizeLinear/DequantizeLinear around Dense/MatMul"},
+	{Name: "quantize-lower", Run: quantizeLower, Doc: "QDQ Dense/MatMul -> ciuic.DenseInt8 with bias and activation in the epilogue; redundant Q/DQ pairs removed"},
 	{Name: "fuse-elementwise", Run: fuseElementwise, Level: 2, Doc: "trees of elementwise ops -> one ciuic.FusedElementwise"},
 	{Name: "dead-code", Run: deadCode, Required: true, Doc: "remove nodes and constants nothing reads"},
 }
@@ -50,6 +55,13 @@ var order = [][2]string{
 	{"fuse-gelu", "fuse-dense"},               // Dense absorbs the Gelu that fuse-gelu makes
 	{"fuse-dense", "fuse-elementwise"},        // Dense takes its activation before chains form
 	{"fuse-elementwise", "dead-code"},
+	{"fuse-attention", "sparse-attention"},   // rewrites the ciuic.Attention fusion makes
+	{"sparse-attention", "fuse-elementwise"}, // the mask arithmetic it makes dead must not be fused first
+	{"simplify", "quantize-import"},        // sees MatMulInteger patterns without Identity in between
+	{"quantize-import", "fold-constants"},  // int8 weights must not be folded into f32 constants
+	{"fuse-dense", "quantize"},             // quantizes whole Dense layers (bias and activation included)
+	{"quantize", "quantize-lower"},         // lowers the QDQ form the quantize pass makes
+	{"quantize-lower", "fuse-elementwise"}, // bias Adds and activations join DenseInt8 before chains form
 }
 
 // Passes returns the pass table, in pipeline order.
@@ -64,6 +76,18 @@ type Config struct {
 	PrintAfter   []string // pass names (or "all") to print the IR text after
 	DotAfter     []string // pass names (or "all") to draw after
 	FoldMaxBytes int64    // largest constant fold-constants may create (default 1 MiB)
+	// SparseAttention is the -sparse-attention value: "" or "exact" (rewrite only what
+	// changes no result), "off", or "window=N[,global=G][,block=B]" (approximate).
+	SparseAttention string
+
+	// Quantization (passes quantize*, docs/quantization.md).
+	Quantize        string    // "" or "none", "int8-dynamic", "int8-static"
+	CalibDir        string    // calibration inputs for int8-static: .npy files (one folder per sample)
+	CalibMethod     string    // activation ranges: "minmax" (default), "percentile", "entropy"
+	QuantizeExclude string    // regexp on node and output names: matching layers stay float
+	QuantizeBudget  float64   // > 0: keep the most sensitive layers float until output rel. RMS error <= this
+	PerTensor       bool      // one weight scale per tensor instead of per output channel
+	Progress        io.Writer // where calibration draws its progress bar (nil: none)
 }
 
 // Remark is one line of -explain output: a fusion that fired, or a pattern that matched
@@ -89,7 +113,9 @@ type Context struct {
 	pass    string
 	counts  map[string]int
 	remarks []Remark
+	notes   []string
 	groups  int
+	quant   *QuantReport
 }
 
 // Count records n changes of the given kind ("removed Identity", "fused") for the summary.
@@ -113,6 +139,12 @@ func (c *Context) Missed(at *ir.Node, format string, args ...any) {
 		}
 	}
 	c.remarks = append(c.remarks, r)
+}
+
+// Note records something the user must see even without -explain: an approximation they
+// asked for and its measured error.
+func (c *Context) Note(format string, args ...any) {
+	c.notes = append(c.notes, fmt.Sprintf(format, args...))
 }
 
 // NewGroup returns a fresh provenance group name for nodes made by the current pass.
@@ -144,7 +176,10 @@ type PassResult struct {
 type Result struct {
 	Passes  []PassResult `json:"passes"`
 	Remarks []Remark     `json:"-"`
-	Dumps   []string     `json:"-"` // files written for PrintAfter/DotAfter
+	Notes   []string     `json:"-"` // approximations made on request, with their measured error; tools print them
+	// Quantization is what -quantize did and cost (nil when not quantizing).
+	Quantization *QuantReport `json:"quantization,omitempty"`
+	Dumps        []string     `json:"-"` // files written for PrintAfter/DotAfter
 }
 
 // Pipeline returns the passes that run at cfg.Level, in order.
@@ -197,7 +232,8 @@ func runPasses(g *ir.Graph, cfg Config, sel func(Pass) bool) (*Result, error) {
 			return res, err
 		}
 	}
-	res.Remarks = c.remarks
+	res.Remarks, res.Notes = c.remarks, c.notes
+	res.Quantization = c.quant
 	return res, nil
 }
 

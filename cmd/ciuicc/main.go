@@ -82,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, r)
 		}
 	}
+	if res.Quantization != nil {
+		fmt.Fprint(stderr, res.Quantization)
+	}
 	data, err := render(g, res, kind, *out)
 	if err != nil {
 		fmt.Fprintf(stderr, "ciuicc: %v\n", err)
@@ -116,7 +119,7 @@ func render(g *ir.Graph, res *passes.Result, kind, out string) ([]byte, error) {
 	case "svg":
 		return ir.RenderSVG(ir.Dot(g, ir.DotOptions{}))
 	case "stats":
-		b, err := json.MarshalIndent(stats{Stats: ir.ComputeStats(g), Passes: res.Passes}, "", "  ")
+		b, err := json.MarshalIndent(stats{Stats: ir.ComputeStats(g), Passes: res.Passes, Quantization: res.Quantization}, "", "  ")
 		return append(b, '\n'), err
 	}
 	return nil, fmt.Errorf("unknown kind %q", kind)
@@ -125,7 +128,8 @@ func render(g *ir.Graph, res *passes.Result, kind, out string) ([]byte, error) {
 // stats is the -emit stats object: the graph's summary plus what each pass changed.
 type stats struct {
 	ir.Stats
-	Passes []passes.PassResult `json:"passes"`
+	Passes       []passes.PassResult `json:"passes"`
+	Quantization *passes.QuantReport `json:"quantization,omitempty"`
 }
 
 // writeWeights stores the graph's non-inline constants in OUT.safetensors (OUT without its

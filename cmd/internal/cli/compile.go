@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,14 @@ type CompileFlags struct {
 	DumpDir    string
 	PrintAfter string
 	DotAfter   string
+	Quant      QuantFlags
+}
+
+// QuantFlags are the -quantize options (docs/quantization.md).
+type QuantFlags struct {
+	Mode, CalibDir, CalibMethod, Exclude string
+	Budget                               float64
+	PerTensor                            bool
 }
 
 // Register adds the compile flags to fs.
@@ -29,6 +38,12 @@ func (f *CompileFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.DumpDir, "dump-dir", "ciuic-dump", "folder for -print-after and -dot-after files")
 	fs.StringVar(&f.PrintAfter, "print-after", "", "write the IR text after these passes (comma-separated names, or all)")
 	fs.StringVar(&f.DotAfter, "dot-after", "", "draw the graph after these passes (comma-separated names, or all)")
+	fs.StringVar(&f.Quant.Mode, "quantize", "none", "post-training quantization: none | int8-dynamic | int8-static")
+	fs.StringVar(&f.Quant.CalibDir, "calib", "", "calibration inputs for int8-static (one folder per sample of <input>.npy files); also where errors are measured")
+	fs.StringVar(&f.Quant.CalibMethod, "calib-method", "minmax", "activation ranges for int8-static: minmax | percentile | entropy")
+	fs.StringVar(&f.Quant.Exclude, "quantize-exclude", "", "regexp on node and output names: matching layers stay in float")
+	fs.Float64Var(&f.Quant.Budget, "quantize-budget", 0, "keep the most sensitive layers in float until the output relative RMS error is at most this (0: off)")
+	fs.BoolVar(&f.Quant.PerTensor, "quantize-per-tensor", false, "one weight scale per tensor instead of per output channel")
 }
 
 // Config turns the flags into a pass configuration.
@@ -43,7 +58,9 @@ func (f *CompileFlags) Config() (passes.Config, error) {
 		return strings.Split(s, ",")
 	}
 	return passes.Config{Level: f.Level, VerifyEach: f.VerifyEach, DumpDir: f.DumpDir,
-		PrintAfter: split(f.PrintAfter), DotAfter: split(f.DotAfter)}, nil
+		PrintAfter: split(f.PrintAfter), DotAfter: split(f.DotAfter),
+		Quantize: f.Quant.Mode, CalibDir: f.Quant.CalibDir, CalibMethod: f.Quant.CalibMethod, QuantizeExclude: f.Quant.Exclude,
+		QuantizeBudget: f.Quant.Budget, PerTensor: f.Quant.PerTensor, Progress: os.Stderr}, nil
 }
 
 // Compile loads a source model and optimises it as the flags say.
