@@ -1,0 +1,77 @@
+package generate
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ciuic/ciuic/exec"
+	"github.com/ciuic/ciuic/frontend/llama2c"
+	"github.com/ciuic/ciuic/frontend/llama2c/tokenizer"
+	"github.com/ciuic/ciuic/passes"
+)
+
+const (
+	modelPath    = "../../../testdata/llm/stories260K.bin"
+	tokPath      = "../../../testdata/llm/tok512.bin"
+	expectedPath = "../../../testdata/llm/expected_stories260K_t0.txt"
+)
+
+func loadModel(t testing.TB, level, workers int) *Model {
+	t.Helper()
+	ck, err := llama2c.ReadFile(modelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := llama2c.Lower(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := passes.Run(g, passes.Config{Level: level}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := exec.NewSession(g, exec.Options{Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.ReadFile(tokPath, ck.VocabSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Model{Config: ck.Config, Session: s, Tok: tok}
+}
+
+// Greedy decoding for 256 steps prints exactly what llama2.c's run prints.
+func TestGreedyMatchesLlama2c(t *testing.T) {
+	want, err := os.ReadFile(expectedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, level := range []int{0, 2} {
+		m := loadModel(t, level, 1)
+		var out bytes.Buffer
+		st, err := m.Generate(context.Background(), Options{Temperature: 0, Steps: 256}, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != string(want) {
+			t.Errorf("-O%d: greedy output differs from llama2.c's\n got: %q\nwant: %q", level, out.String(), want)
+		}
+		t.Logf("-O%d: decode %.0f tok/s", level, st.DecodePerSec())
+	}
+}
+
+// run.c's second sample in doc/stories260K.md: -t 1.0 -p 0.9 -s 133742.
+func TestSampledMatchesLlama2c(t *testing.T) {
+	m := loadModel(t, 2, 1)
+	var out bytes.Buffer
+	if _, err := m.Generate(context.Background(), Options{Temperature: 1, TopP: 0.9, Seed: 133742, Steps: 256}, &out); err != nil {
+		t.Fatal(err)
+	}
+	const want = "Once upon a time, there was a little boy named Timmy."
+	if !strings.HasPrefix(out.String(), want) {
+		t.Errorf("sampled output does not begin %q:\n%s", want, out.String())
+	}
+}
