@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ciuic/ciuic/frontend/llama2c"
 	"github.com/ciuic/ciuic/frontend/onnx"
 	"github.com/ciuic/ciuic/frontend/text"
 	"github.com/ciuic/ciuic/ir"
@@ -16,6 +17,7 @@ import (
 var Formats = []struct{ Ext, What string }{
 	{".ciu", "Ciuic model language (docs/language.md)"},
 	{".onnx", "ONNX model (opsets 7 and later; external data beside the model)"},
+	{".bin", "llama2.c checkpoint (lowered to one step of a KV-cached decoder)"},
 }
 
 // Load reads the model at path, choosing the frontend by its extension.
@@ -25,6 +27,16 @@ func Load(path string) (*ir.Graph, error) {
 		return text.ParseFile(path)
 	case ".onnx":
 		return onnx.ReadFile(path, onnx.Options{})
+	case ".bin":
+		ck, err := llama2c.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		g, err := llama2c.Lower(ck)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return g, nil
 	default:
 		var known []string
 		for _, f := range Formats {
