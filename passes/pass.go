@@ -32,6 +32,7 @@ var passes = []Pass{
 	{Name: "fuse-gelu", Run: fuseGelu, Level: 2, Doc: "erf and tanh forms of GELU -> Gelu"},
 	{Name: "fuse-layernorm", Run: fuseLayerNorm, Level: 2, Doc: "decomposed LayerNorm -> LayerNormalization, decomposed RMSNorm -> ciuic.RMSNorm"},
 	{Name: "fuse-attention", Run: fuseAttention, Level: 2, Doc: "multi-head attention subgraph -> ciuic.Attention"},
+	{Name: "sparse-attention", Run: sparseAttention, Level: 2, Doc: "ciuic.Attention whose mask keeps only a window -> ciuic.SparseAttention (exact); any attention on -sparse-attention window=N (approximate)"},
 	{Name: "fuse-skip-layernorm", Run: fuseSkipLayerNorm, Level: 2, Doc: "Add + LayerNormalization -> ciuic.SkipLayerNorm"},
 	{Name: "fuse-dense", Run: fuseDense, Level: 2, Doc: "MatMul with constant weights (+ bias, + activation) -> ciuic.Dense"},
 	{Name: "quantize", Run: quantize, Doc: "-quantize int8-*: calibrate, measure, and insert QuantizeLinear/DequantizeLinear around Dense/MatMul"},
@@ -53,6 +54,8 @@ var order = [][2]string{
 	{"fuse-skip-layernorm", "fuse-dense"},     // the residual Add must not be taken as a Dense bias first
 	{"fuse-gelu", "fuse-dense"},               // Dense absorbs the Gelu that fuse-gelu makes
 	{"fuse-dense", "fuse-elementwise"},        // Dense takes its activation before chains form
+	{"fuse-attention", "sparse-attention"},    // rewrites the ciuic.Attention fusion makes
+	{"sparse-attention", "fuse-elementwise"},  // the mask arithmetic it makes dead must not be fused first
 	{"fuse-elementwise", "dead-code"},
 	{"simplify", "quantize-import"},        // sees MatMulInteger patterns without Identity in between
 	{"quantize-import", "fold-constants"},  // int8 weights must not be folded into f32 constants
@@ -73,6 +76,10 @@ type Config struct {
 	PrintAfter   []string // pass names (or "all") to print the IR text after
 	DotAfter     []string // pass names (or "all") to draw after
 	FoldMaxBytes int64    // largest constant fold-constants may create (default 1 MiB)
+	// SparseAttention is the -sparse-attention value: "" or "exact" (rewrite only what
+	// changes no result), "off", or "window=N[,global=G][,block=B]" (approximate).
+	SparseAttention string
+
 	// Quantization (passes quantize*, docs/quantization.md).
 	Quantize        string    // "" or "none", "int8-dynamic", "int8-static"
 	CalibDir        string    // calibration inputs for int8-static: .npy files (one folder per sample)
@@ -106,6 +113,7 @@ type Context struct {
 	pass    string
 	counts  map[string]int
 	remarks []Remark
+	notes   []string
 	groups  int
 	quant   *QuantReport
 }
@@ -131,6 +139,12 @@ func (c *Context) Missed(at *ir.Node, format string, args ...any) {
 		}
 	}
 	c.remarks = append(c.remarks, r)
+}
+
+// Note records something the user must see even without -explain: an approximation they
+// asked for and its measured error.
+func (c *Context) Note(format string, args ...any) {
+	c.notes = append(c.notes, fmt.Sprintf(format, args...))
 }
 
 // NewGroup returns a fresh provenance group name for nodes made by the current pass.
@@ -162,6 +176,7 @@ type PassResult struct {
 type Result struct {
 	Passes  []PassResult `json:"passes"`
 	Remarks []Remark     `json:"-"`
+	Notes   []string     `json:"-"` // approximations made on request, with their measured error; tools print them
 	// Quantization is what -quantize did and cost (nil when not quantizing).
 	Quantization *QuantReport `json:"quantization,omitempty"`
 	Dumps        []string     `json:"-"` // files written for PrintAfter/DotAfter
@@ -217,7 +232,7 @@ func runPasses(g *ir.Graph, cfg Config, sel func(Pass) bool) (*Result, error) {
 			return res, err
 		}
 	}
-	res.Remarks = c.remarks
+	res.Remarks, res.Notes = c.remarks, c.notes
 	res.Quantization = c.quant
 	return res, nil
 }
