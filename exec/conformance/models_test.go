@@ -7,12 +7,7 @@ import (
 
 // modelsTODO are the real models that do not run yet, and why. A model listed here that
 // starts working fails the test, so the list only shrinks.
-var modelsTODO = map[string]string{
-	"attention_mha":         "com.microsoft SkipLayerNormalization and MultiHeadAttention have no schema or kernel",
-	"attention_opt":         "com.microsoft SkipLayerNormalization and Attention have no schema or kernel",
-	"pruned_attention_opt":  "com.microsoft SkipLayerNormalization and Attention have no schema or kernel",
-	"bert_3d_attention_opt": "com.microsoft SkipLayerNormalization, Attention and ONNX Einsum have no schema or kernel",
-}
+var modelsTODO = map[string]string{}
 
 // TestModels runs the real models of testdata/onnx-models and requires every output to
 // match ONNX Runtime's within 1e-4 relative RMS.

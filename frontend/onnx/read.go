@@ -382,6 +382,17 @@ func (l *lowerer) constant(s *scope, n *ir.Node, np *onnxpb.NodeProto, ref strin
 // now that ranks are known, checks the model's declared types and verifies the graph.
 func (l *lowerer) typeCheck(g *ir.Graph) error {
 	err := inferAll(g)
+	if err == nil {
+		var changed bool
+		if changed, err = l.lowerMSFT(g); err != nil {
+			return err
+		}
+		if changed {
+			rebuildAll(g)
+			resetTypes(g)
+			err = inferAll(g)
+		}
+	}
 	if len(l.softmax) > 0 {
 		for _, p := range l.softmax {
 			l.resolveSoftmax(p)
