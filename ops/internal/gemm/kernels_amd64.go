@@ -15,3 +15,9 @@ func sgemvAVX512x48(k int, a *float32, b *float32, ldb int, c *float32)
 
 // sgemvAVX2x16 computes 16 outputs of a vector-matrix product; see gemv in asmgen.
 func sgemvAVX2x16(k int, a *float32, b *float32, ldb int, c *float32)
+
+// igemmVNNI8x48 computes a 8x48 int32 tile of C; see microkernelI8 in asmgen.
+func igemmVNNI8x48(kg int, a *uint8, b *int8, c *int32, ldc int, add int)
+
+// igemvVNNI48 computes 48 int32 outputs of a u8 vector times an s8 panel; see gemvI8 in asmgen.
+func igemvVNNI48(kg int, a *uint8, b *int8, c *int32)

@@ -37,6 +37,8 @@ func main() {
 	microkernel("sgemmAVX512x8x48", 8, 3, 64, zmm, false)
 	gemv("sgemvAVX512x48", 3, 64, zmm, true)
 	gemv("sgemvAVX2x16", 2, 32, ymm, false)
+	microkernelI8("igemmVNNI8x48", 8, 3)
+	gemvI8("igemvVNNI48", 3)
 	Generate()
 }
 

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// microkernelI8 emits C[mr x nvec*16] (int32) (+)= A·B over kg groups of 4 k with
+// AVX-512 VNNI: A is a packed u8 panel (kg groups of mr·4 bytes), B a packed s8 panel
+// (kg groups of nvec·64 bytes, four consecutive k of one column per int32 lane).
+// Each row's 4 bytes are broadcast to every lane and VPDPBUSD adds the four u8·s8
+// products of each lane to the accumulator, exactly (no saturation: that is
+// VPDPBUSDS). add != 0 adds to C instead of overwriting it.
+func microkernelI8(name string, mr, nvec int) {
+	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)")
+	Doc(fmt.Sprintf("%s computes a %dx%d int32 tile of C; see microkernelI8 in asmgen.", name, mr, nvec*16))
+	k := Load(Param("kg"), GP64())
+	ap := Load(Param("a"), GP64())
+	bp := Load(Param("b"), GP64())
+	acc := func(i, j int) VecPhysical { return zregs[i*nvec+j] }
+	breg := func(j int) VecPhysical { return zregs[mr*nvec+j] }
+	tmp := zregs[mr*nvec+nvec]
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nvec; j++ {
+			VPXORD(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_loop")
+	for j := 0; j < nvec; j++ {
+		VMOVDQU32(Mem{Base: bp, Disp: j * 64}, breg(j))
+	}
+	for i := 0; i < mr; i++ {
+		VPBROADCASTD(Mem{Base: ap, Disp: 4 * i}, tmp)
+		for j := 0; j < nvec; j++ {
+			VPDPBUSD(breg(j), tmp, acc(i, j)) // acc += u8(tmp) · s8(breg)
+		}
+	}
+	ADDQ(U32(4*mr), ap)
+	ADDQ(U32(nvec*64), bp)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_store")
+	cp := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	add := Load(Param("add"), GP64())
+	TESTQ(add, add)
+	JZ(LabelRef(name + "_overwrite"))
+	row := GP64()
+	MOVQ(cp, row)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nvec; j++ {
+			VPADDD(Mem{Base: row, Disp: j * 64}, acc(i, j), acc(i, j))
+		}
+		if i < mr-1 {
+			ADDQ(ldc, row)
+		}
+	}
+	Label(name + "_overwrite")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nvec; j++ {
+			VMOVDQU32(acc(i, j), Mem{Base: cp, Disp: j * 64})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// gemvI8 emits c[0:nvec*16] = Σ_g a[g]·B[g] (int32) for one u8 row a (kg groups of 4
+// bytes) and one packed s8 panel: four sets of accumulators over consecutive groups
+// keep four VPDPBUSD chains in flight per column vector; integer sums are exact, so
+// their order does not matter.
+func gemvI8(name string, nvec int) {
+	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32)")
+	Doc(fmt.Sprintf("%s computes %d int32 outputs of a u8 vector times an s8 panel; see gemvI8 in asmgen.", name, nvec*16))
+	const u = 4
+	k := Load(Param("kg"), GP64())
+	ap := Load(Param("a"), GP64())
+	bp := Load(Param("b"), GP64())
+	acc := func(p, j int) VecPhysical { return zregs[p*nvec+j] }
+	tmp := zregs[u*nvec]
+	for p := 0; p < u; p++ {
+		for j := 0; j < nvec; j++ {
+			VPXORD(acc(p, j), acc(p, j), acc(p, j))
+		}
+	}
+	step := func(p, g int) {
+		VPBROADCASTD(Mem{Base: ap, Disp: 4 * g}, tmp)
+		for j := 0; j < nvec; j++ {
+			VPDPBUSD(Mem{Base: bp, Disp: (g*nvec + j) * 64}, tmp, acc(p, j))
+		}
+	}
+	Label(name + "_loop4")
+	CMPQ(k, U8(u))
+	JL(LabelRef(name + "_tail"))
+	for p := 0; p < u; p++ {
+		step(p, p)
+	}
+	ADDQ(U8(4*u), ap)
+	ADDQ(U32(u*nvec*64), bp)
+	SUBQ(U8(u), k)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_sum"))
+	step(0, 0)
+	ADDQ(U8(4), ap)
+	ADDQ(U32(nvec*64), bp)
+	DECQ(k)
+	JMP(LabelRef(name + "_tail"))
+	Label(name + "_sum")
+	for j := 0; j < nvec; j++ {
+		VPADDD(acc(1, j), acc(0, j), acc(0, j))
+		VPADDD(acc(3, j), acc(2, j), acc(2, j))
+		VPADDD(acc(2, j), acc(0, j), acc(0, j))
+	}
+	cp := Load(Param("c"), GP64())
+	for j := 0; j < nvec; j++ {
+		VMOVDQU32(acc(0, j), Mem{Base: cp, Disp: j * 64})
+	}
+	VZEROUPPER()
+	RET()
+}

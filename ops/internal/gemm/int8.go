@@ -1,0 +1,305 @@
+package gemm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Int8 GEMM: C[M×N] (int32) = A[M×K] (u8) · B[K×N] (s8), exactly, in int32 arithmetic
+// (wrapping like the reference on overflow, which needs K > 66000 at full range).
+// Zero points, scales and the conversion to float or back to 8 bits are the caller's
+// epilogue: it gets each finished row segment of C while it is in cache.
+//
+// Layout: k runs in groups of 4 (K rounded up to K4 with zeros). A B panel is NR
+// columns; group g of it is NR·4 bytes, column j's four weights of that group together:
+// exactly the s8 operand of VPDPBUSD (each int32 lane j += Σ_t a[4g+t]·b[4g+t][j]).
+// A panel holds MR rows, group g as MR·4 bytes, so one 32-bit broadcast feeds a row.
+//
+// Implementations:
+//   - vnni: AVX-512 VNNI VPDPBUSD, 8×48 tiles (24 zmm accumulators).
+//   - go: the same layout in Go, 4×16 tiles.
+//
+// There is no AVX2 VPMADDUBSW kernel: VPMADDUBSW adds two u8·s8 products into a
+// saturating int16 (255·127·2 > 32767), which is exact only for 7-bit weights. ciuic's
+// integer results must equal the reference exactly (MatMulInteger) for all 8-bit
+// inputs, so on CPUs without VNNI the Go kernel runs; an exact AVX2 kernel
+// (VPMOVSXBW + VPMADDWD on int16 pairs) is the next step.
+
+// KernelI8 is one implementation of the int8 microkernel.
+type KernelI8 struct {
+	Name   string
+	MR, NR int
+	micro  func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)
+	gemv   func(kg int, a *uint8, b *int8, c *int32)
+}
+
+var (
+	kernI8VNNI = &KernelI8{Name: "vnni", MR: 8, NR: 48, micro: igemmVNNI8x48, gemv: igemvVNNI48}
+	kernI8Go   = &KernelI8{Name: "go", MR: 4, NR: 16}
+	activeI8   atomic.Pointer[KernelI8]
+)
+
+func init() {
+	if err := SetImplI8(os.Getenv("CIUIC_GEMM_INT8")); err != nil {
+		fmt.Fprintf(os.Stderr, "ciuic: CIUIC_GEMM_INT8: %v; using %s\n", err, AvailableI8()[0])
+		SetImplI8("")
+	}
+}
+
+// AvailableI8 lists the int8 implementations this CPU and build can run, best first.
+func AvailableI8() []string {
+	var names []string
+	if asmAvailable && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI {
+		names = append(names, kernI8VNNI.Name)
+	}
+	return append(names, kernI8Go.Name)
+}
+
+// ImplI8 names the int8 implementation in use.
+func ImplI8() string { return activeI8.Load().Name }
+
+// SetImplI8 chooses the int8 implementation ("vnni", "go"; "" = best available).
+// Matrices packed before a switch keep the kernel they were packed for.
+func SetImplI8(name string) error {
+	avail := AvailableI8()
+	if name == "" {
+		name = avail[0]
+	}
+	for _, a := range avail {
+		if a == name {
+			activeI8.Store(map[string]*KernelI8{"vnni": kernI8VNNI, "go": kernI8Go}[name])
+			return nil
+		}
+	}
+	return fmt.Errorf("int8 gemm implementation %q not available here (have %v)", name, avail)
+}
+
+// PackedI8 is B packed for one int8 kernel, with its column sums Σ_k B[k][j] (for the
+// zero-point correction of A).
+type PackedI8 struct {
+	K, N   int
+	ColSum []int32
+	kern   *KernelI8
+	data   []int8
+}
+
+// Kernel names the implementation the matrix was packed for.
+func (p *PackedI8) Kernel() string { return p.kern.Name }
+
+// Bytes is the packed size, column sums included.
+func (p *PackedI8) Bytes() int { return len(p.data) + 4*len(p.ColSum) }
+
+func k4(K int) int { return (K + 3) &^ 3 }
+
+func (p *PackedI8) panel(j int) []int8 {
+	sz := p.kern.NR * k4(p.K)
+	return p.data[j*sz:][:sz]
+}
+
+// PackI8 packs B (K×N, element (k, j) at b(k, j)) for the active int8 kernel. b
+// abstracts the source: s8 weights, or u8 ones flipped to s8 by the caller.
+func PackI8(par Parallel, K, N int, b func(k, j int) int8) *PackedI8 {
+	kern := activeI8.Load()
+	nr := kern.NR
+	panels := (N + nr - 1) / nr
+	K4 := k4(K)
+	p := &PackedI8{K: K, N: N, ColSum: make([]int32, N), kern: kern, data: make([]int8, panels*nr*K4)}
+	par.run(panels, max(1, (1<<14)/max(1, K*nr)), func(lo, hi int) {
+		for jp := lo; jp < hi; jp++ {
+			dst := p.panel(jp)
+			j0 := jp * nr
+			w := min(nr, N-j0)
+			for j := 0; j < w; j++ {
+				s := int32(0)
+				for k := 0; k < K; k++ {
+					v := b(k, j0+j)
+					dst[(k>>2)*nr*4+j*4+k&3] = v
+					s += int32(v)
+				}
+				p.ColSum[j0+j] = s
+			}
+		}
+	})
+	return p
+}
+
+// AI8 is the u8 left operand, M×K, row i at Data[i*LD:].
+type AI8 struct {
+	Data  []uint8
+	M, LD int
+}
+
+// EpilogueI8 gets each finished row segment of C: row i, columns [j0, j0+len(c)).
+type EpilogueI8 func(i, j0 int, c []int32)
+
+// MulI8 computes C = A·B (int32; c row i at c[i*ldc:]) and calls epi on each finished
+// row segment. The work is split with par; the result (exact) never depends on it.
+func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) {
+	M, N, K := a.M, b.N, b.K
+	if M == 0 || N == 0 {
+		return
+	}
+	kern := b.kern
+	mr, nr := kern.MR, kern.NR
+	K4 := k4(K)
+	G := K4 / 4
+	mpanels := (M + mr - 1) / mr
+	npanels := (N + nr - 1) / nr
+	if M < 3 { // vector-matrix products: a tile would be mostly padding
+		gemvI8(par, kern, a, b, c, ldc, epi)
+		return
+	}
+	ap := make([]uint8, mpanels*mr*K4)
+	par.run(mpanels, max(1, (1<<15)/max(1, K*mr)), func(lo, hi int) {
+		for ip := lo; ip < hi; ip++ {
+			packAI8(ap[ip*mr*K4:][:mr*K4], a, ip*mr, mr, K)
+		}
+	})
+	// Groups of k per pass: a B panel slice of kcg·NR·4 bytes stays in L1.
+	kcg := max(16, min(G, l1Bytes/2/(4*nr)))
+	mb := max(mr, l2Bytes/2/(4*kcg)/mr*mr)
+	mpb := mb / mr
+	npb := max(1, min(npanels, 256/nr))
+	mblocks := (mpanels + mpb - 1) / mpb
+	nblocks := (npanels + npb - 1) / npb
+	opsPerItem := 2 * min(M, mb) * min(N, npb*nr) * K
+	grain := max(1, (1<<21)/max(1, opsPerItem))
+	par.run(mblocks*nblocks, grain, func(lo, hi int) {
+		var tmp [8 * 48]int32
+		for item := lo; item < hi; item++ {
+			ib, jb := item/nblocks, item%nblocks
+			ip0, ip1 := ib*mpb, min(mpanels, (ib+1)*mpb)
+			jp0, jp1 := jb*npb, min(npanels, (jb+1)*npb)
+			for g0 := 0; g0 < G; g0 += kcg {
+				gl := min(kcg, G-g0)
+				add := 0
+				if g0 > 0 {
+					add = 1
+				}
+				last := g0+gl == G
+				for jp := jp0; jp < jp1; jp++ {
+					bpan := b.panel(jp)[g0*nr*4:]
+					j0 := jp * nr
+					w := min(nr, N-j0)
+					for ip := ip0; ip < ip1; ip++ {
+						apan := ap[ip*mr*K4+g0*mr*4:]
+						i0 := ip * mr
+						h := min(mr, M-i0)
+						if h == mr && w == nr {
+							microI8(kern, gl, apan, bpan, c[i0*ldc+j0:], ldc, add)
+							if last && epi != nil {
+								for i := 0; i < h; i++ {
+									epi(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
+								}
+							}
+							continue
+						}
+						t := tmp[:mr*nr]
+						if add != 0 {
+							for i := 0; i < h; i++ {
+								copy(t[i*nr:][:w], c[(i0+i)*ldc+j0:][:w])
+							}
+						}
+						microI8(kern, gl, apan, bpan, t, nr, add)
+						for i := 0; i < h; i++ {
+							row := c[(i0+i)*ldc+j0:][:w]
+							copy(row, t[i*nr:][:w])
+							if last && epi != nil {
+								epi(i0+i, j0, row)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// packAI8 packs rows [i0, i0+mr) of a: group g of row i (4 bytes) to dst[(g·mr+i)·4:],
+// moved as one 32-bit word; the last partial group is zero-padded.
+func packAI8(dst []uint8, a AI8, i0, mr, K int) {
+	h := min(mr, a.M-i0)
+	G := K / 4
+	d32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst)/4)
+	for i := 0; i < h; i++ {
+		row := a.Data[(i0+i)*a.LD:][:K]
+		for g := 0; g < G; g++ {
+			d32[g*mr+i] = binary.LittleEndian.Uint32(row[4*g:])
+		}
+		for k := 4 * G; k < K; k++ {
+			dst[G*mr*4+i*4+k-4*G] = row[k]
+		}
+	}
+}
+
+// gemvI8 is MulI8 for one or two rows: each B panel is streamed once per row.
+func gemvI8(par Parallel, kern *KernelI8, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) {
+	K, N, nr := b.K, b.N, kern.NR
+	K4 := k4(K)
+	rows := make([]uint8, a.M*K4) // each row zero-padded to whole groups
+	for i := 0; i < a.M; i++ {
+		copy(rows[i*K4:], a.Data[i*a.LD:][:K])
+	}
+	npanels := (N + nr - 1) / nr
+	par.run(npanels, max(1, (1<<16)/max(1, K*nr)), func(lo, hi int) {
+		var tmp [48]int32
+		for jp := lo; jp < hi; jp++ {
+			j0 := jp * nr
+			w := min(nr, N-j0)
+			for i := 0; i < a.M; i++ {
+				x := rows[i*K4:][:K4]
+				t := tmp[:nr]
+				if kern.gemv != nil {
+					kern.gemv(K4/4, unsafe.SliceData(x), unsafe.SliceData(b.panel(jp)), unsafe.SliceData(t))
+				} else {
+					goMicroI8(1, nr, K4/4, x, b.panel(jp), t, nr, false)
+				}
+				row := c[i*ldc+j0:][:w]
+				copy(row, t[:w])
+				if epi != nil {
+					epi(i, j0, row)
+				}
+			}
+		}
+	})
+}
+
+func microI8(kern *KernelI8, gl int, a []uint8, b []int8, c []int32, ldc, add int) {
+	if kern.micro != nil {
+		kern.micro(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
+		return
+	}
+	goMicroI8(kern.MR, kern.NR, gl, a, b, c, ldc, add != 0)
+}
+
+// goMicroI8 is the portable int8 microkernel on the same packed layout.
+func goMicroI8(mr, nr, gl int, a []uint8, b []int8, c []int32, ldc int, add bool) {
+	var acc [8 * 48]int32
+	for g := 0; g < gl; g++ {
+		av := a[g*mr*4:][:mr*4]
+		bv := b[g*nr*4:][:nr*4]
+		for i := 0; i < mr; i++ {
+			a0, a1, a2, a3 := int32(av[4*i]), int32(av[4*i+1]), int32(av[4*i+2]), int32(av[4*i+3])
+			row := acc[i*nr:][:nr]
+			for j := range row {
+				q := bv[4*j:][:4]
+				row[j] += a0*int32(q[0]) + a1*int32(q[1]) + a2*int32(q[2]) + a3*int32(q[3])
+			}
+		}
+	}
+	for i := 0; i < mr; i++ {
+		row := c[i*ldc:][:nr]
+		if add {
+			for j := range row {
+				row[j] += acc[i*nr+j]
+			}
+		} else {
+			copy(row, acc[i*nr:][:nr])
+		}
+	}
+}
