@@ -58,6 +58,9 @@ func (s *Session) Execute(ctx context.Context, inputs map[string]*ops.Tensor) (*
 	if err != nil {
 		return nil, err
 	}
+	if s.plan != nil {
+		return s.plan.execute(ctx, s, in, nil)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.workers)
 	r := &run{

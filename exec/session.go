@@ -39,6 +39,8 @@ type Session struct {
 	// (graph inputs, constants, graph outputs).
 	release []int
 	initial []int // nodes with no producer node among their inputs
+
+	plan *planExec // set for a session made from a compiled plan (plan.go)
 }
 
 // node is the precomputed, run-independent part of one graph node.

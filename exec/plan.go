@@ -1,0 +1,610 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ciuic/ciuic/codegen"
+	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops"
+)
+
+// A Session made from a codegen.Plan runs every node into the plan's arena: each
+// intermediate has a fixed place in one buffer, kernels with an into-variant write
+// there directly, elementwise kernels run in place where the plan says so, and view
+// ops (Reshape, Squeeze, ...) only relabel memory. A run takes a prepared run state
+// (arena, tensor headers, dependency counters) from a free list and returns it, so in
+// steady state a run allocates nothing for its intermediates. Scheduling is the
+// Session's: dependency counts, a depth-first ready stack, an errgroup bounded by the
+// worker budget, and the same parallel-for; the plan's memory dependencies (a node
+// that writes over a dead buffer waits for that buffer's last readers) are added to
+// the data dependencies, so any order the scheduler picks is safe. With one worker the
+// nodes run in graph order on the calling goroutine.
+
+// planExec is the plan-specific part of a Session.
+type planExec struct {
+	plan *codegen.Plan
+	into []ops.KernelInto // per node; nil: allocate and copy
+	view []bool           // per node: output 0 is a view of input 0
+
+	def *layout // the layout of the plan's own memory plan
+
+	mu      sync.Mutex
+	layouts map[string]*layout // by bindings
+	free    map[*layout][]*planState
+}
+
+// layout is one memory plan with the schedule derived from it.
+type layout struct {
+	key       string
+	mp        *codegen.MemoryPlan
+	deps      []int   // data + memory dependencies per node
+	consumers [][]int // per node: nodes waiting for it
+	initial   []int
+	slots     []slotPlan
+}
+
+type slotPlan struct {
+	storage codegen.Storage
+	shape   []int
+	offset  int64
+	bytes   int64
+}
+
+// planState is everything one run of a layout uses; runs take one from the free list.
+type planState struct {
+	l      *layout
+	arena  []byte
+	hdr    []*ops.Tensor   // per slot: the arena tensor (nil: external or dynamic)
+	values []*ops.Tensor   // per slot, during a run
+	in     [][]*ops.Tensor // per node: its input tensors
+	out    [][]*ops.Tensor // per node: its output tensors (arena headers)
+	kctx   []ops.KernelContext
+	tok    *tokens
+}
+
+// NewPlanSession prepares a compiled plan for running. The constants are used where
+// they are (in the mapped file), and the packed weights stored in the plan are
+// installed for the GEMM kernels; nothing is converted or packed, which is what makes
+// loading fast. The plan must stay open while the session is used.
+func NewPlanSession(p *codegen.Plan, opts Options) (*Session, error) {
+	g := p.Graph
+	s := &Session{graph: g, opts: opts, workers: opts.Workers, slotOf: map[*ir.Value]int{}, consts: map[int]*ops.Tensor{}}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	slot := func(v *ir.Value) int {
+		if i, ok := s.slotOf[v]; ok {
+			return i
+		}
+		s.slotOf[v] = s.nslots
+		s.nslots++
+		return s.nslots - 1
+	}
+	for _, v := range g.Inputs {
+		s.inputSlots = append(s.inputSlots, slot(v))
+	}
+	var errs ir.ErrorList
+	for _, v := range g.Consts {
+		t, err := constTensor(v.Const)
+		if err != nil {
+			errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
+			continue
+		}
+		s.consts[slot(v)] = t
+		if pm := p.Packed[v]; pm != nil {
+			impl, _ := pm.Panels()
+			if impl == ops.GemmImpl() {
+				if err := ops.UsePacked(t, pm); err != nil {
+					errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
+				}
+			} else if err := ops.Prepack(nil, t); err != nil { // another GEMM is active here
+				errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
+			}
+		}
+	}
+	pe := &planExec{plan: p, layouts: map[string]*layout{}, free: map[*layout][]*planState{},
+		into: make([]ops.KernelInto, len(g.Nodes)), view: make([]bool, len(g.Nodes))}
+	producer := map[*ir.Value]int{}
+	s.nodes = make([]node, len(g.Nodes))
+	for i, n := range g.Nodes {
+		nd := &s.nodes[i]
+		nd.n = n
+		dt := ir.Invalid
+		for _, in := range n.Inputs {
+			if in != nil {
+				dt = in.Type.DType
+				break
+			}
+		}
+		k, ok := ops.Lookup(n.Domain, n.Op, dt)
+		if !ok {
+			errs = append(errs, &ir.Error{Node: n, Msg: fmt.Sprintf("no kernel for %s on %s", n.OpName(), dt)})
+		}
+		nd.kernel = k
+		pe.into[i], _, _ = ops.LookupInto(n.Domain, n.Op, dt)
+		pe.view[i] = codegen.IsView(n)
+		seen := map[int]bool{}
+		for _, in := range n.Inputs {
+			if in == nil {
+				nd.in = append(nd.in, -1)
+				continue
+			}
+			si := slot(in)
+			nd.in = append(nd.in, si)
+			if !seen[si] {
+				seen[si] = true
+				nd.distinct = append(nd.distinct, si)
+			}
+			if p, ok := producer[in]; ok {
+				nd.deps++
+				s.nodes[p].consumers = append(s.nodes[p].consumers, i)
+			}
+		}
+		for _, o := range n.Outputs {
+			if o == nil {
+				nd.out = append(nd.out, -1)
+				continue
+			}
+			nd.out = append(nd.out, slot(o))
+			producer[o] = i
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
+	}
+	for _, v := range g.Outputs {
+		s.outputSlots = append(s.outputSlots, s.slotOf[v])
+	}
+	s.release = make([]int, s.nslots) // plan runs never drop slots: the arena is reused whole
+	s.plan = pe
+	l, err := pe.layoutFor(s, p.Memory)
+	if err != nil {
+		return nil, err
+	}
+	pe.def = l
+	return s, nil
+}
+
+// constTensor makes an ops tensor over an IR constant's bytes without copying, when
+// they are suitably aligned (always, for a mapped .ciuic file), else by conversion.
+func constTensor(c *ir.Tensor) (*ops.Tensor, error) {
+	if c.DType != ir.String && c.DType.Size() > 0 {
+		shape := make([]int, len(c.Shape))
+		for i, d := range c.Shape {
+			shape[i] = int(d)
+		}
+		if t, err := ops.TensorOver(c.DType, shape, c.Data); err == nil {
+			return t, nil
+		}
+	}
+	return ops.FromIR(c)
+}
+
+func bindingsKey(b map[string]int64) string {
+	names := make([]string, 0, len(b))
+	for n := range b {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&sb, "%s=%d;", n, b[n])
+	}
+	return sb.String()
+}
+
+// layoutFor returns the layout of memory plan mp, building it once.
+func (pe *planExec) layoutFor(s *Session, mp *codegen.MemoryPlan) (*layout, error) {
+	key := bindingsKey(mp.Bindings)
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	if l := pe.layouts[key]; l != nil {
+		return l, nil
+	}
+	l := &layout{key: key, mp: mp, deps: make([]int, len(s.nodes)), consumers: make([][]int, len(s.nodes)), slots: make([]slotPlan, s.nslots)}
+	for v, si := range s.slotOf {
+		if vp := mp.Values[v]; vp != nil {
+			l.slots[si] = slotPlan{storage: vp.Storage, shape: vp.Shape, offset: vp.Offset, bytes: vp.Bytes}
+		} else {
+			l.slots[si] = slotPlan{storage: codegen.Dynamic}
+		}
+	}
+	for i := range s.nodes {
+		l.deps[i] = s.nodes[i].deps
+		l.consumers[i] = append([]int(nil), s.nodes[i].consumers...)
+	}
+	if len(mp.After) == len(s.nodes) {
+		for i, before := range mp.After {
+			for _, b := range before {
+				l.deps[i]++
+				l.consumers[b] = append(l.consumers[b], i)
+			}
+		}
+	}
+	for i := range s.nodes {
+		if l.deps[i] == 0 {
+			l.initial = append(l.initial, i)
+		}
+	}
+	if len(pe.layouts) >= 8 { // a model fed ever new sizes: keep the cache bounded
+		for k, old := range pe.layouts {
+			if old != pe.def {
+				delete(pe.layouts, k)
+				delete(pe.free, old)
+			}
+		}
+	}
+	pe.layouts[key] = l
+	return l, nil
+}
+
+// state takes a run state of l from the free list, or builds one.
+func (pe *planExec) state(s *Session, l *layout) (*planState, error) {
+	pe.mu.Lock()
+	if f := pe.free[l]; len(f) > 0 {
+		st := f[len(f)-1]
+		pe.free[l] = f[:len(f)-1]
+		pe.mu.Unlock()
+		return st, nil
+	}
+	pe.mu.Unlock()
+	st := &planState{l: l, hdr: make([]*ops.Tensor, s.nslots), values: make([]*ops.Tensor, s.nslots),
+		in: make([][]*ops.Tensor, len(s.nodes)), out: make([][]*ops.Tensor, len(s.nodes)),
+		kctx: make([]ops.KernelContext, len(s.nodes)), tok: newTokens(s.workers)}
+	// The arena is allocated as []uint64 and viewed as bytes: Go aligns large
+	// allocations to pages, and every buffer offset is a multiple of 64.
+	words := make([]uint64, (l.mp.ArenaBytes+7)/8+codegen.Align/8)
+	base := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(words)*8)
+	pad := int((codegen.Align - uintptr(unsafe.Pointer(&base[0]))%codegen.Align) % codegen.Align)
+	st.arena = base[pad : pad+int(l.mp.ArenaBytes)]
+	// Buffers first, then aliases (in-place outputs and views of arena values share
+	// their root's bytes, with their own shape).
+	for v, si := range s.slotOf {
+		sp := l.slots[si]
+		if sp.storage != codegen.Arena && sp.storage != codegen.Alias {
+			continue
+		}
+		if sp.storage == codegen.Alias && !l.aliasOfArena(s, v) {
+			continue // a view of an input or constant: its data is set per run
+		}
+		t, err := ops.TensorOver(v.Type.DType, sp.shape, st.arena[sp.offset:sp.offset+sp.bytes])
+		if err != nil {
+			return nil, fmt.Errorf("value %s: %v", v, err)
+		}
+		st.hdr[si] = t
+	}
+	for v, si := range s.slotOf {
+		if sp := l.slots[si]; sp.storage == codegen.Alias && st.hdr[si] == nil && sp.shape != nil {
+			st.hdr[si] = &ops.Tensor{DType: v.Type.DType, Shape: sp.shape} // Data: per run
+		}
+	}
+	for i, nd := range s.nodes {
+		st.in[i] = make([]*ops.Tensor, len(nd.in))
+		st.out[i] = make([]*ops.Tensor, len(nd.out))
+		for k, si := range nd.out {
+			if si >= 0 {
+				st.out[i][k] = st.hdr[si]
+			}
+		}
+	}
+	return st, nil
+}
+
+// aliasOfArena reports whether alias value v resolves to an arena buffer.
+func (l *layout) aliasOfArena(s *Session, v *ir.Value) bool {
+	for steps := 0; steps <= len(s.slotOf); steps++ {
+		vp := l.mp.Values[v]
+		if vp == nil {
+			return false
+		}
+		switch vp.Storage {
+		case codegen.Arena:
+			return true
+		case codegen.Alias:
+			v = vp.Alias
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func (pe *planExec) put(st *planState) {
+	clear(st.values)
+	pe.mu.Lock()
+	if pe.layouts[st.l.key] == st.l {
+		pe.free[st.l] = append(pe.free[st.l], st)
+	}
+	pe.mu.Unlock()
+}
+
+// layoutForInputs returns the layout for the symbolic dims the inputs bind, planning
+// memory again when they differ from the plan's.
+func (pe *planExec) layoutForInputs(s *Session, in []*ops.Tensor) (*layout, error) {
+	var bind map[string]int64
+	for i, v := range s.graph.Inputs {
+		for k, d := range v.Type.Shape {
+			if d.Name != "" && d.Name != "?" && k < len(in[i].Shape) {
+				if bind == nil {
+					bind = map[string]int64{}
+				}
+				bind[d.Name] = int64(in[i].Shape[k])
+			}
+		}
+	}
+	mp := pe.plan.Memory
+	same := true
+	for name, size := range bind {
+		if b, ok := mp.Bindings[name]; !ok || b != size {
+			same = false
+		}
+	}
+	if same {
+		return pe.def, nil
+	}
+	key := bindingsKey(bind)
+	pe.mu.Lock()
+	l := pe.layouts[key]
+	pe.mu.Unlock()
+	if l != nil {
+		return l, nil
+	}
+	mp, err := codegen.PlanMemory(s.graph, bind)
+	if err != nil {
+		return nil, err
+	}
+	return pe.layoutFor(s, mp)
+}
+
+// execute runs the plan once.
+func (pe *planExec) execute(ctx context.Context, s *Session, in []*ops.Tensor, outs []*ops.Tensor) (*Result, error) {
+	start := time.Now()
+	l, err := pe.layoutForInputs(s, in)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pe.state(s, l)
+	if err != nil {
+		return nil, err
+	}
+	defer pe.put(st)
+	for i, si := range s.inputSlots {
+		st.values[si] = in[i]
+	}
+	for si, t := range s.consts {
+		st.values[si] = t
+	}
+	var stats []NodeStat
+	if s.opts.Profile || s.opts.Trace {
+		stats = make([]NodeStat, len(s.nodes))
+	}
+	if s.workers == 1 {
+		for i := range s.nodes {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			t0 := time.Since(start)
+			st.kctx[i] = ops.KernelContext{NumOutputs: len(s.nodes[i].out)}
+			if err := pe.runNode(s, st, i, &st.kctx[i]); err != nil {
+				return nil, err
+			}
+			if stats != nil {
+				stats[i] = NodeStat{Node: s.nodes[i].n, Start: t0, End: time.Since(start)}
+			}
+		}
+	} else if err := pe.parallel(ctx, s, st, start, stats); err != nil {
+		return nil, err
+	}
+	var res *Result
+	if outs == nil {
+		res = &Result{Outputs: make([]*ops.Tensor, len(s.outputSlots))}
+		outs = res.Outputs
+	}
+	for i, si := range s.outputSlots {
+		v := st.values[si]
+		if v == nil {
+			return nil, fmt.Errorf("graph output %s was not computed", s.graph.Outputs[i])
+		}
+		if outs[i] == nil {
+			outs[i] = v.Clone() // the arena is reused by the next run
+		} else if err := ops.CopyInto(outs[i], v); err != nil {
+			return nil, fmt.Errorf("graph output %s: %v", s.graph.Outputs[i], err)
+		}
+	}
+	if res != nil {
+		res.Stats = Stats{Workers: s.workers, Wall: time.Since(start), PeakBytes: l.mp.ArenaBytes, Nodes: stats}
+	}
+	return res, nil
+}
+
+// runNode runs node i of a plan: as a view, into the arena, or by its allocating kernel
+// with the result copied into the arena (or kept, for values of no static size).
+func (pe *planExec) runNode(s *Session, st *planState, i int, kctx *ops.KernelContext) (err error) {
+	nd := &s.nodes[i]
+	in := st.in[i]
+	for k, si := range nd.in {
+		if si >= 0 {
+			in[k] = st.values[si]
+		} else {
+			in[k] = nil
+		}
+	}
+	out := st.out[i]
+	defer func() {
+		if p := recover(); p != nil {
+			if kp, ok := p.(kernelPanic); ok {
+				err = fmt.Errorf("node %s: %s: kernel panic: %s", nd.n.Ref(), nd.n.OpName(), string(kp))
+				return
+			}
+			err = fmt.Errorf("node %s: %s: kernel panic: %v\n%s", nd.n.Ref(), nd.n.OpName(), p, debug.Stack())
+		}
+	}()
+	if pe.view[i] && out[0] != nil && st.l.slots[nd.out[0]].storage == codegen.Alias && in[0] != nil {
+		if in[0].Len() != out[0].Len() || in[0].DType != out[0].DType {
+			return fmt.Errorf("node %s: %s of %s as %v: sizes differ from the plan", nd.n.Ref(), nd.n.OpName(), typeString(in[0]), out[0].Shape)
+		}
+		out[0].Data = in[0].Data
+		st.values[nd.out[0]] = out[0]
+		return nil
+	}
+	planned := true
+	for k, si := range nd.out {
+		if si >= 0 && out[k] == nil {
+			planned = false
+		}
+	}
+	if planned && pe.into[i] != nil {
+		if err := pe.into[i](kctx, in, out, nd.n.Attrs); err != nil {
+			return fmt.Errorf("node %s: %s with inputs %s: %w", nd.n.Ref(), nd.n.OpName(), inputTypes(in), err)
+		}
+		for k, si := range nd.out {
+			if si >= 0 {
+				st.values[si] = out[k]
+			}
+		}
+		return nil
+	}
+	res, kerr := nd.kernel(kctx, in, nd.n.Attrs)
+	if kerr == nil && len(res) < len(nd.out) {
+		kerr = fmt.Errorf("kernel returned %d outputs, node has %d", len(res), len(nd.out))
+	}
+	if kerr != nil {
+		return fmt.Errorf("node %s: %s with inputs %s: %w", nd.n.Ref(), nd.n.OpName(), inputTypes(in), kerr)
+	}
+	for k, si := range nd.out {
+		if si < 0 || res[k] == nil {
+			continue
+		}
+		if p := checkOutput(nd.n.Outputs[k], res[k]); p != "" {
+			return fmt.Errorf("node %s: %s: %s", nd.n.Ref(), nd.n.OpName(), p)
+		}
+		if out[k] == nil {
+			st.values[si] = res[k]
+			continue
+		}
+		if !sameShape(out[k].Shape, res[k].Shape) {
+			return fmt.Errorf("node %s: %s produced %s, the plan expects %v", nd.n.Ref(), nd.n.OpName(), typeString(res[k]), out[k].Shape)
+		}
+		if err := ops.CopyInto(out[k], res[k]); err != nil {
+			return fmt.Errorf("node %s: %s: %v", nd.n.Ref(), nd.n.OpName(), err)
+		}
+		st.values[si] = out[k]
+	}
+	return nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parallel is the Session scheduler over a plan's layout: dependency counts (data and
+// memory), a depth-first ready stack, and an errgroup bounded by the worker budget.
+func (pe *planExec) parallel(ctx context.Context, s *Session, st *planState, start time.Time, stats []NodeStat) error {
+	l := st.l
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.workers)
+	deps := append([]int(nil), l.deps...)
+	signal := make(chan struct{}, len(s.nodes))
+	var mu sync.Mutex
+	var ready []int
+	push := func(i int) { ready = append(ready, i); signal <- struct{}{} }
+	for k := len(l.initial) - 1; k >= 0; k-- {
+		push(l.initial[k])
+	}
+	runNext := func() error {
+		id, err := st.tok.acquire(gctx)
+		if err != nil {
+			return err
+		}
+		defer st.tok.release(id)
+		if err := gctx.Err(); err != nil {
+			return err
+		}
+		mu.Lock()
+		i := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		mu.Unlock()
+		t0 := time.Since(start)
+		kctx := &st.kctx[i]
+		*kctx = ops.KernelContext{NumOutputs: len(s.nodes[i].out), Parallel: parallelFor(gctx, st.tok, s.workers)}
+		// No lock around the node's values: it reads slots whose producers finished
+		// before it was pushed (under mu) and writes only its own output slots.
+		if err := pe.runNode(s, st, i, kctx); err != nil {
+			return err
+		}
+		if err := gctx.Err(); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if stats != nil {
+			stats[i] = NodeStat{Node: s.nodes[i].n, Start: t0, End: time.Since(start), Worker: id}
+		}
+		cons := l.consumers[i]
+		for k := len(cons) - 1; k >= 0; k-- {
+			c := cons[k]
+			deps[c]--
+			if deps[c] == 0 {
+				push(c)
+			}
+		}
+		return nil
+	}
+dispatch:
+	for dispatched := 0; dispatched < len(s.nodes); dispatched++ {
+		select {
+		case <-signal:
+			g.Go(runNext)
+		case <-gctx.Done():
+			break dispatch
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// ExecuteInto runs a session made from a plan with inputs in graph-input order and
+// copies the outputs into outs (graph-output order), which the caller allocated with
+// the output shapes. It checks only dtypes and ranks (kernels check the rest), and with
+// one worker and fixed shapes it allocates nothing: the loop a server runs per request.
+func (s *Session) ExecuteInto(ctx context.Context, inputs, outs []*ops.Tensor) error {
+	if s.plan == nil {
+		return fmt.Errorf("ExecuteInto needs a session made from a compiled plan")
+	}
+	if len(inputs) != len(s.graph.Inputs) || len(outs) != len(s.outputSlots) {
+		return fmt.Errorf("ExecuteInto: %d inputs and %d outputs, want %d and %d", len(inputs), len(outs), len(s.graph.Inputs), len(s.outputSlots))
+	}
+	for i, v := range s.graph.Inputs {
+		t := inputs[i]
+		if t == nil || t.DType != v.Type.DType || len(t.Shape) != len(v.Type.Shape) {
+			return fmt.Errorf("ExecuteInto: input %q: want %s", v.Name, v.Type)
+		}
+	}
+	for i, t := range outs {
+		if t == nil {
+			return fmt.Errorf("ExecuteInto: output %d is nil", i)
+		}
+	}
+	_, err := s.plan.execute(ctx, s, inputs, outs)
+	return err
+}

@@ -1,0 +1,188 @@
+package exec
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/ciuic/ciuic/codegen"
+	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops"
+)
+
+// smallNet is x[4, 16] -> MatMul W[16, 32] -> Add b -> Relu -> Reshape [8, 16] ->
+// Sigmoid -> Mul with itself -> Reshape [4, 32] -> MatMul W2[32, 8] -> Tanh: views,
+// in-place elementwise ops and matrix products with packed weights.
+func smallNet(tb testing.TB) *ir.Graph {
+	rng := rand.New(rand.NewPCG(3, 4))
+	data := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	g := ir.NewGraph("small")
+	x := g.AddInput("x", ir.T(ir.F32, ir.StaticShape(4, 16)))
+	w := g.AddConst("w", ir.NewTensorF32([]int64{16, 32}, data(16*32)))
+	b := g.AddConst("b", ir.NewTensorF32([]int64{32}, data(32)))
+	w2 := g.AddConst("w2", ir.NewTensorF32([]int64{32, 8}, data(32*8)))
+	s1 := g.AddConst("s1", ir.NewTensorI64([]int64{2}, []int64{8, 16}))
+	s2 := g.AddConst("s2", ir.NewTensorI64([]int64{2}, []int64{4, 32}))
+	op := func(name string, in ...*ir.Value) *ir.Value { return g.NewNode(name, in, nil).Outputs[0] }
+	h := op("Relu", op("Add", op("MatMul", x, w), b))
+	r := op("Sigmoid", op("Reshape", h, s1))
+	m := op("Reshape", op("Mul", r, r), s2)
+	g.Outputs = []*ir.Value{op("Tanh", op("MatMul", m, w2)), h}
+	if err := ir.InferTypes(g); err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+func randomInput(g *ir.Graph, seed uint64) map[string]*ops.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	in := map[string]*ops.Tensor{}
+	for _, v := range g.Inputs {
+		dims, _ := v.Type.Shape.Ints()
+		shape := make([]int, len(dims))
+		for i, d := range dims {
+			shape[i] = int(d)
+		}
+		t := ops.New(ir.F32, shape...)
+		for i := range t.F32() {
+			t.F32()[i] = float32(rng.NormFloat64())
+		}
+		in[v.Name] = t
+	}
+	return in
+}
+
+// loadPlan compiles g, writes it, and loads it back.
+func loadPlan(t *testing.T, g *ir.Graph) *codegen.Plan {
+	t.Helper()
+	p, err := codegen.Compile(g, codegen.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.ciuic")
+	if err := p.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := codegen.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lp.Close() })
+	return lp
+}
+
+func bitsEqual(t *testing.T, name string, got, want *ops.Tensor) {
+	t.Helper()
+	if !sameShape(got.Shape, want.Shape) || got.DType != want.DType {
+		t.Fatalf("%s: got %s, want %s", name, typeString(got), typeString(want))
+	}
+	g, w := got.F32(), want.F32()
+	for i := range w {
+		if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+			t.Fatalf("%s[%d] = %v, Session gives %v", name, i, g[i], w[i])
+		}
+	}
+}
+
+// TestPlanRoundTrip: Compile -> WriteFile -> Load -> run gives exactly what a Session
+// running the source graph gives, for one and two workers and repeated runs (the
+// arena is reused).
+func TestPlanRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		g    *ir.Graph
+	}{{"small", smallNet(t)}, {"mlp branches", mlpGraph(t, true)}, {"mlp chain", mlpGraph(t, false)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, err := NewSession(tc.g, Options{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := loadPlan(t, tc.g)
+			if p.Memory.ArenaBytes >= p.Memory.NaiveBytes && tc.name != "small" {
+				t.Errorf("arena %d bytes, no smaller than the sum of intermediates %d", p.Memory.ArenaBytes, p.Memory.NaiveBytes)
+			}
+			for _, workers := range []int{1, 2} {
+				s, err := NewPlanSession(p, Options{Workers: workers})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for seed := uint64(1); seed <= 3; seed++ {
+					in := randomInput(tc.g, seed)
+					want, err := ref.RunOrdered(context.Background(), in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := s.RunOrdered(context.Background(), in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range want {
+						bitsEqual(t, tc.g.Outputs[i].Name, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPlanAllocs: in steady state a one-worker run of a plan allocates nothing.
+func TestPlanAllocs(t *testing.T) {
+	g := smallNet(t)
+	p := loadPlan(t, g)
+	st := p.Stats()
+	if st.InPlace == 0 || st.Views == 0 {
+		t.Fatalf("plan has %d in-place nodes and %d views, want some of each", st.InPlace, st.Views)
+	}
+	s, err := NewPlanSession(p, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := randomInput(g, 1)
+	ins := []*ops.Tensor{in["x"]}
+	outs := []*ops.Tensor{ops.New(ir.F32, 4, 8), ops.New(ir.F32, 4, 32)}
+	ctx := context.Background()
+	if err := s.ExecuteInto(ctx, ins, outs); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := s.ExecuteInto(ctx, ins, outs); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// What remains is inside the packed GEMM (ops/internal/gemm: Mul's parallel-for
+	// closures and kcFor's environment lookup, per call); none is an intermediate.
+	if allocs > 4*2 {
+		t.Errorf("%v allocations per run with 2 GEMM nodes, want at most 8", allocs)
+	}
+	t.Logf("%v allocations per run (2 GEMM nodes)", allocs)
+
+	// Without GEMMs nothing at all is allocated.
+	e := ir.NewGraph("elementwise")
+	x := e.AddInput("x", ir.T(ir.F32, ir.StaticShape(4, 16)))
+	b := e.AddConst("b", ir.NewTensorF32([]int64{16}, make([]float32, 16)))
+	shape := e.AddConst("s", ir.NewTensorI64([]int64{1}, []int64{64}))
+	op := func(name string, in ...*ir.Value) *ir.Value { return e.NewNode(name, in, nil).Outputs[0] }
+	e.Outputs = []*ir.Value{op("Tanh", op("Reshape", op("Sigmoid", op("Relu", op("Add", x, b))), shape))}
+	if err := ir.InferTypes(e); err != nil {
+		t.Fatal(err)
+	}
+	s, err = NewPlanSession(loadPlan(t, e), Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs = []*ops.Tensor{ops.New(ir.F32, 64)}
+	if err := s.ExecuteInto(ctx, ins, outs); err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(20, func() { s.ExecuteInto(ctx, ins, outs) }); allocs != 0 {
+		t.Errorf("elementwise plan: %v allocations per run, want 0", allocs)
+	}
+}
