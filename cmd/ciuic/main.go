@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	_ "github.com/ciuic/ciuic/ops/sparse" // ciuic.SparseAttention, registered on import like a custom operator
 )
 
 // command is one subcommand: its name, a one-line synopsis and its entry point.

@@ -20,6 +20,8 @@ import (
 	"github.com/ciuic/ciuic/frontend/safetensors"
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/passes"
+
+	_ "github.com/ciuic/ciuic/ops/sparse" // ciuic.SparseAttention, registered on import like a custom operator
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

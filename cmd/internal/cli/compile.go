@@ -21,6 +21,8 @@ type CompileFlags struct {
 	PrintAfter string
 	DotAfter   string
 	Quant      QuantFlags
+	// SparseAttention is -sparse-attention: exact, off, or window=N[,global=G][,block=B].
+	SparseAttention string
 }
 
 // QuantFlags are the -quantize options (docs/quantization.md).
@@ -37,6 +39,7 @@ func (f *CompileFlags) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.Explain, "explain", false, "print which patterns fused, and why the others did not")
 	fs.StringVar(&f.DumpDir, "dump-dir", "ciuic-dump", "folder for -print-after and -dot-after files")
 	fs.StringVar(&f.PrintAfter, "print-after", "", "write the IR text after these passes (comma-separated names, or all)")
+	fs.StringVar(&f.SparseAttention, "sparse-attention", "exact", "dense-to-sparse attention: exact (only rewrites that change no result), off, or window=N[,global=G][,block=B] (approximate; the measured error is printed)")
 	fs.StringVar(&f.DotAfter, "dot-after", "", "draw the graph after these passes (comma-separated names, or all)")
 	fs.StringVar(&f.Quant.Mode, "quantize", "none", "post-training quantization: none | int8-dynamic | int8-static")
 	fs.StringVar(&f.Quant.CalibDir, "calib", "", "calibration inputs for int8-static (one folder per sample of <input>.npy files); also where errors are measured")
@@ -51,6 +54,9 @@ func (f *CompileFlags) Config() (passes.Config, error) {
 	if f.Level < 0 || f.Level > 2 {
 		return passes.Config{}, fmt.Errorf("-O %d: want 0, 1 or 2", f.Level)
 	}
+	if _, err := passes.ParseSparseSpec(f.SparseAttention); err != nil {
+		return passes.Config{}, err
+	}
 	split := func(s string) []string {
 		if s == "" {
 			return nil
@@ -60,7 +66,8 @@ func (f *CompileFlags) Config() (passes.Config, error) {
 	return passes.Config{Level: f.Level, VerifyEach: f.VerifyEach, DumpDir: f.DumpDir,
 		PrintAfter: split(f.PrintAfter), DotAfter: split(f.DotAfter),
 		Quantize: f.Quant.Mode, CalibDir: f.Quant.CalibDir, CalibMethod: f.Quant.CalibMethod, QuantizeExclude: f.Quant.Exclude,
-		QuantizeBudget: f.Quant.Budget, PerTensor: f.Quant.PerTensor, Progress: os.Stderr}, nil
+		QuantizeBudget: f.Quant.Budget, PerTensor: f.Quant.PerTensor, Progress: os.Stderr,
+		SparseAttention: f.SparseAttention}, nil
 }
 
 // Compile loads a source model and optimises it as the flags say.
@@ -76,6 +83,9 @@ func (f *CompileFlags) Compile(path string) (*ir.Graph, *passes.Result, error) {
 	res, err := passes.Run(g, cfg)
 	if err != nil {
 		return nil, res, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, n := range res.Notes { // approximations the user asked for: always said
+		fmt.Fprintln(os.Stderr, n)
 	}
 	return g, res, nil
 }
