@@ -458,16 +458,23 @@ func inferExpand(n *Node) ([]Type, error) {
 }
 
 func inferShapeOp(n *Node) ([]Type, error) {
-	r := int64(len(inType(n, 0).Shape))
-	start, end := n.Attrs.Int("start", 0), n.Attrs.Int("end", r)
-	if start < 0 {
-		start += r
+	start, end := ShapeRange(n, len(inType(n, 0).Shape))
+	return one(Type{DType: I64, Shape: Shape{Static(int64(end - start))}}), nil
+}
+
+// ShapeRange is the slice [start, end) of dims that a Shape node of an input of the given
+// rank returns: its start and end attributes, negative ones counted from the end, clamped.
+func ShapeRange(n *Node, rank int) (start, end int) {
+	r := int64(rank)
+	s, e := n.Attrs.Int("start", 0), n.Attrs.Int("end", r)
+	if s < 0 {
+		s += r
 	}
-	if end < 0 {
-		end += r
+	if e < 0 {
+		e += r
 	}
-	start, end = max(0, min(r, start)), max(0, min(r, end))
-	return one(Type{DType: I64, Shape: Shape{Static(max(0, end-start))}}), nil
+	s, e = max(0, min(r, s)), max(0, min(r, e))
+	return int(s), int(max(s, e))
 }
 
 func inferRange(n *Node) ([]Type, error) {

@@ -59,18 +59,7 @@ func symbolicInts(v *Value, depth int) ([]Dim, bool) {
 	switch n.Op {
 	case "Shape":
 		s := n.Inputs[0].Type.Shape
-		r := int64(len(s))
-		start, end := n.Attrs.Int("start", 0), n.Attrs.Int("end", r)
-		if start < 0 {
-			start += r
-		}
-		if end < 0 {
-			end += r
-		}
-		start, end = max(0, min(r, start)), max(0, min(r, end))
-		if end < start {
-			end = start
-		}
+		start, end := ShapeRange(n, len(s))
 		out := s[start:end].Clone()
 		for i, d := range out {
 			if d.IsUnknown() {

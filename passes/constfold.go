@@ -84,19 +84,8 @@ func foldShape(n *ir.Node) []*ir.Tensor {
 		}
 		return []*ir.Tensor{ir.NewTensorI64(nil, []int64{size})}
 	}
-	r := int64(len(dims))
-	start, end := n.Attrs.Int("start", 0), n.Attrs.Int("end", r)
-	if start < 0 {
-		start += r
-	}
-	if end < 0 {
-		end += r
-	}
-	start, end = max(0, min(r, start)), max(0, min(r, end))
-	if end < start {
-		end = start
-	}
-	return []*ir.Tensor{ir.NewTensorI64([]int64{end - start}, dims[start:end])}
+	start, end := ir.ShapeRange(n, len(dims))
+	return []*ir.Tensor{ir.NewTensorI64([]int64{int64(end - start)}, dims[start:end])}
 }
 
 // evalNode runs the reference kernel of n on its constant inputs. It is the narrow
