@@ -27,8 +27,45 @@ type Stepper struct {
 	values []*ops.Tensor          // one per slot; constants stay, the rest is cleared after each step
 	ins    [][]*ops.Tensor        // per node: its input tensors (reused)
 	kctx   []ops.KernelContext    // per node
+	reuse  []reuse                // per node
 	tok    *tokens
 	stats  []NodeStat
+}
+
+// reuse lets a node with an into-variant write into the outputs of its previous step
+// when its inputs have the shapes they had then (as in every decode step), so that in
+// steady state a step allocates little beyond what kernels without one allocate.
+type reuse struct {
+	into   ops.KernelInto // nil: the node always allocates
+	shapes [][]int        // input shapes of the step that made outs
+	outs   []*ops.Tensor
+}
+
+// fits reports whether in has the shapes recorded with outs.
+func (r *reuse) fits(in []*ops.Tensor) bool {
+	if r.outs == nil {
+		return false
+	}
+	for k, t := range in {
+		if (t == nil) != (r.shapes[k] == nil) || t != nil && !sameShape(t.Shape, r.shapes[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// keep records outs and the input shapes that produced them.
+func (r *reuse) keep(in, outs []*ops.Tensor) {
+	if r.shapes == nil {
+		r.shapes = make([][]int, len(in))
+	}
+	for k, t := range in {
+		r.shapes[k] = nil
+		if t != nil {
+			r.shapes[k] = append([]int(nil), t.Shape...)
+		}
+	}
+	r.outs = append(r.outs[:0], outs...)
 }
 
 // NewStepper prepares stepped runs of s with the given state tensors, keyed by graph
@@ -36,7 +73,7 @@ type Stepper struct {
 func (s *Session) NewStepper(state map[string]*ops.Tensor) (*Stepper, error) {
 	st := &Stepper{s: s, state: state, inputs: map[string]*ops.Tensor{},
 		values: make([]*ops.Tensor, s.nslots), ins: make([][]*ops.Tensor, len(s.nodes)),
-		kctx: make([]ops.KernelContext, len(s.nodes))}
+		kctx: make([]ops.KernelContext, len(s.nodes)), reuse: make([]reuse, len(s.nodes))}
 	var probs []string
 	for name := range state {
 		if v := s.graph.Lookup(name); v == nil || !s.isInput(v) {
@@ -55,6 +92,9 @@ func (s *Session) NewStepper(state map[string]*ops.Tensor) (*Stepper, error) {
 	for i := range s.nodes {
 		st.ins[i] = make([]*ops.Tensor, len(s.nodes[i].in))
 		st.kctx[i] = ops.KernelContext{NumOutputs: len(s.nodes[i].out)}
+		if k, _, ok := ops.LookupInto(nd(s, i).Domain, nd(s, i).Op, firstDType(nd(s, i))); ok {
+			st.reuse[i].into = k
+		}
 	}
 	if s.opts.Profile || s.opts.Trace {
 		st.stats = make([]NodeStat, len(s.nodes))
@@ -125,9 +165,19 @@ func (st *Stepper) Step(ctx context.Context, inputs map[string]*ops.Tensor) (*Re
 		if st.stats != nil {
 			t0 = time.Since(start)
 		}
-		outs, kerr := callKernel(nd.kernel, kctx, in, nd.n.Attrs)
-		if kerr == nil {
-			kerr = checkStepOutputs(nd, outs)
+		var outs []*ops.Tensor
+		var kerr error
+		if ru := &st.reuse[i]; ru.into != nil && ru.fits(in) {
+			outs = ru.outs
+			kerr = callInto(ru.into, kctx, in, outs, nd.n.Attrs)
+		} else {
+			outs, kerr = callKernel(nd.kernel, kctx, in, nd.n.Attrs)
+			if kerr == nil {
+				kerr = checkStepOutputs(nd, outs)
+			}
+			if kerr == nil && ru.into != nil {
+				ru.keep(in, outs[:len(nd.out)])
+			}
 		}
 		if kerr != nil {
 			return nil, fmt.Errorf("node %s: %s with inputs %s: %w", nd.n.Ref(), nd.n.OpName(), inputTypes(in), kerr)
@@ -192,4 +242,26 @@ func checkStepOutputs(nd *node, outs []*ops.Tensor) error {
 		return fmt.Errorf("%s", strings.Join(probs, "; "))
 	}
 	return nil
+}
+
+func nd(s *Session, i int) *ir.Node { return s.nodes[i].n }
+
+// firstDType is the dtype that selects a node's kernel: its first present input's.
+func firstDType(n *ir.Node) ir.DType {
+	for _, in := range n.Inputs {
+		if in != nil {
+			return in.Type.DType
+		}
+	}
+	return ir.Invalid
+}
+
+// callInto runs an into-variant, turning a panic into an error as callKernel does.
+func callInto(k ops.KernelInto, kctx *ops.KernelContext, in, out []*ops.Tensor, attrs ir.Attrs) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("kernel panic: %v", p)
+		}
+	}()
+	return k(kctx, in, out, attrs)
 }

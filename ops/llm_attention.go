@@ -3,8 +3,10 @@ package ops
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 func init() {
@@ -49,51 +51,102 @@ func cachedAttentionKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]
 		scale = float32(1 / math.Sqrt(float64(D)))
 	}
 	y := New(ir.F32, S, H*Dv)
-	qs, ks, vs, ys := q.F32(), k.F32(), v.F32(), y.F32()
-	group := H / Hkv
-	kw, vw := Hkv*D, Hkv*Dv
-	work := func(lo, hi int) {
-		att := make([]float32, pos+S)
-		for r := lo; r < hi; r++ {
-			s, h := r/H, r%H
-			n := pos + s + 1 // visible positions
-			qrow := qs[s*H*D+h*D:][:D]
-			koff, voff := (h/group)*D, (h/group)*Dv
-			a := att[:n]
-			for t := range a {
-				krow := ks[t*kw+koff:][:D]
-				var dot float32
-				for i, qv := range qrow {
-					dot += qv * krow[i]
-				}
-				a[t] = dot * scale
-			}
-			softmax32(a)
-			out := ys[s*H*Dv+h*Dv:][:Dv]
-			for t, w := range a {
-				vrow := vs[t*vw+voff:][:Dv]
-				for i, vv := range vrow {
-					out[i] += w * vv
-				}
-			}
+	a := attnArgs{q: q.F32(), k: k.F32(), v: v.F32(), y: y.F32(), H: H, Hkv: Hkv, D: D, Dv: Dv, pos: pos, scale: scale}
+	// One work item is one query row and one key/value head with the query heads that
+	// share it: each cache row is loaded once for the whole group.
+	items := S * Hkv
+	ctx.ParallelFor(items, max(1, (1<<14)/max(1, (pos+S)*(D+Dv)*H/Hkv)), func(lo, hi int) {
+		buf := attnScratch.Get().(*[]float32)
+		if need := (pos + S) * (H / Hkv); cap(*buf) < need {
+			*buf = make([]float32, need)
 		}
-	}
-	ctx.ParallelFor(S*H, max(1, (1<<14)/max(1, (pos+S)*(D+Dv))), work)
+		for r := lo; r < hi; r++ {
+			a.group(r/Hkv, r%Hkv, *buf)
+		}
+		attnScratch.Put(buf)
+	})
 	return one(y), nil
 }
 
+var attnScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+type attnArgs struct {
+	q, k, v, y         []float32
+	H, Hkv, D, Dv, pos int
+	scale              float32
+}
+
+// group computes the output of query row s for the query heads of key/value head g;
+// buf is scratch of at least (pos+s+1)·group floats.
+func (a *attnArgs) group(s, g int, buf []float32) {
+	G := a.H / a.Hkv
+	n := a.pos + s + 1 // visible positions
+	D, Dv := a.D, a.Dv
+	kw, vw := a.Hkv*D, a.Hkv*Dv
+	h0 := g * G
+	for j := range G {
+		qrow := a.q[s*a.H*D+(h0+j)*D:][:D]
+		sc := buf[j*n:][:n]
+		koff := g * D
+		if D == 8 {
+			q0, q1, q2, q3, q4, q5, q6, q7 := qrow[0], qrow[1], qrow[2], qrow[3], qrow[4], qrow[5], qrow[6], qrow[7]
+			for t := range sc {
+				kr := a.k[t*kw+koff:][:8]
+				sc[t] = (q0*kr[0] + q1*kr[1] + q2*kr[2] + q3*kr[3] + q4*kr[4] + q5*kr[5] + q6*kr[6] + q7*kr[7]) * a.scale
+			}
+		} else {
+			for t := range sc {
+				kr := a.k[t*kw+koff:][:D]
+				var dot float32
+				for i, qv := range qrow {
+					dot += qv * kr[i]
+				}
+				sc[t] = dot * a.scale
+			}
+		}
+		softmax32(sc)
+		out := a.y[s*a.H*Dv+(h0+j)*Dv:][:Dv]
+		voff := g * Dv
+		if Dv == 8 {
+			var o0, o1, o2, o3, o4, o5, o6, o7 float32
+			for t, w := range sc {
+				vr := a.v[t*vw+voff:][:8]
+				o0 += w * vr[0]
+				o1 += w * vr[1]
+				o2 += w * vr[2]
+				o3 += w * vr[3]
+				o4 += w * vr[4]
+				o5 += w * vr[5]
+				o6 += w * vr[6]
+				o7 += w * vr[7]
+			}
+			out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = o0, o1, o2, o3, o4, o5, o6, o7
+			continue
+		}
+		for t, w := range sc {
+			vr := a.v[t*vw+voff:][:Dv]
+			for i, vv := range vr {
+				out[i] += w * vv
+			}
+		}
+	}
+}
+
 // softmax32 is llama2.c's softmax in place: float32, maximum subtracted, exponentials
-// summed in order.
+// summed in order, each divided by the sum. The exponentials are vec.Exp's (AVX-512
+// where available; within 2e-7 relative of expf).
 func softmax32(x []float32) {
 	m := x[0]
 	for _, v := range x[1:] {
 		m = max(m, v)
 	}
+	for i := range x {
+		x[i] -= m
+	}
+	vec.Exp(x, x)
 	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
-		x[i] = e
-		sum += e
+	for _, v := range x {
+		sum += v
 	}
 	for i := range x {
 		x[i] /= sum

@@ -3,9 +3,12 @@ package generate
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ciuic/ciuic/exec"
 	"github.com/ciuic/ciuic/frontend/llama2c"
@@ -74,4 +77,33 @@ func TestSampledMatchesLlama2c(t *testing.T) {
 	if !strings.HasPrefix(out.String(), want) {
 		t.Errorf("sampled output does not begin %q:\n%s", want, out.String())
 	}
+}
+
+// BenchmarkDecode256 times greedy generation of 256 positions at one thread; the
+// reported tok/s is the decode rate (prefill excluded).
+func BenchmarkDecode256(b *testing.B) {
+	m := loadModel(b, 2, 1)
+	var tokens int
+	var decode float64
+	cpu0 := cpuTime()
+	for b.Loop() {
+		st, err := m.Generate(context.Background(), Options{Temperature: 0, Steps: 256}, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += st.DecodeTokens
+		decode += st.Decode.Seconds()
+	}
+	b.ReportMetric(float64(tokens)/decode, "tok/s")
+	// The machine may be shared: tokens per second of CPU time (all threads, GC
+	// included) is what one dedicated core would give.
+	b.ReportMetric(float64(tokens)/(cpuTime()-cpu0).Seconds(), "tok/cpu-s")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
