@@ -62,7 +62,7 @@ func (r *reuse) keep(in, outs []*ops.Tensor) {
 	for k, t := range in {
 		r.shapes[k] = nil
 		if t != nil {
-			r.shapes[k] = append([]int(nil), t.Shape...)
+			r.shapes[k] = append([]int{}, t.Shape...) // non-nil even for a scalar
 		}
 	}
 	r.outs = append(r.outs[:0], outs...)

@@ -11,6 +11,7 @@ import (
 
 func init() {
 	Register(ir.CiuicDomain, "CachedAttention", cachedAttentionKernel, ir.F32)
+	RegisterInto(ir.CiuicDomain, "CachedAttention", cachedAttentionInto, false, ir.F32)
 }
 
 // ciuic.CachedAttention(Q[S, H·D], K[T, Hkv·D], V[T, Hkv·Dv], pos) {num_heads: H,
@@ -27,30 +28,52 @@ func cachedAttentionKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]
 	if err := need(in, 4); err != nil {
 		return nil, err
 	}
+	q, v := in[0], in[2]
+	H := int(attrs.Int("num_heads", 0))
+	Hkv := int(attrs.Int("kv_num_heads", int64(H)))
+	if q.Rank() != 2 || v.Rank() != 2 || H <= 0 || Hkv <= 0 || v.Shape[1]%Hkv != 0 {
+		return nil, fmt.Errorf("CachedAttention: Q %v, V %v do not split into %d query and %d key/value heads", q.Shape, v.Shape, H, Hkv)
+	}
+	y := New(ir.F32, q.Shape[0], H*(v.Shape[1]/Hkv))
+	if err := cachedAttentionInto(ctx, in, []*Tensor{y}, attrs); err != nil {
+		return nil, err
+	}
+	return one(y), nil
+}
+
+// cachedAttentionInto is CachedAttention into out[0] (not Q: rows of Q are read after
+// other heads' outputs are written).
+func cachedAttentionInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
+	if err := need(in, 4); err != nil {
+		return err
+	}
 	q, k, v := in[0], in[1], in[2]
 	pos, err := position(in[3])
 	if err != nil {
-		return nil, fmt.Errorf("CachedAttention: %v", err)
+		return fmt.Errorf("CachedAttention: %v", err)
 	}
 	H := int(attrs.Int("num_heads", 0))
 	Hkv := int(attrs.Int("kv_num_heads", int64(H)))
 	if q.Rank() != 2 || k.Rank() != 2 || v.Rank() != 2 || H <= 0 || Hkv <= 0 || H%Hkv != 0 ||
 		q.Shape[1]%H != 0 || k.Shape[1]%Hkv != 0 || v.Shape[1]%Hkv != 0 || k.Shape[0] != v.Shape[0] {
-		return nil, fmt.Errorf("CachedAttention: Q %v, K %v, V %v do not split into %d query and %d key/value heads", q.Shape, k.Shape, v.Shape, H, Hkv)
+		return fmt.Errorf("CachedAttention: Q %v, K %v, V %v do not split into %d query and %d key/value heads", q.Shape, k.Shape, v.Shape, H, Hkv)
 	}
 	S, T := q.Shape[0], k.Shape[0]
 	D, Dv := q.Shape[1]/H, v.Shape[1]/Hkv
 	if k.Shape[1]/Hkv != D {
-		return nil, fmt.Errorf("CachedAttention: Q head size %d differs from K head size %d", D, k.Shape[1]/Hkv)
+		return fmt.Errorf("CachedAttention: Q head size %d differs from K head size %d", D, k.Shape[1]/Hkv)
 	}
 	if pos+S > T {
-		return nil, fmt.Errorf("CachedAttention: positions %d..%d are past the cache's %d", pos, pos+S-1, T)
+		return fmt.Errorf("CachedAttention: positions %d..%d are past the cache's %d", pos, pos+S-1, T)
 	}
 	scale := attrs.Float("scale", 0)
 	if !attrs.Has("scale") {
 		scale = float32(1 / math.Sqrt(float64(D)))
 	}
-	y := New(ir.F32, S, H*Dv)
+	y := out[0]
+	if y.DType != ir.F32 || y.Rank() != 2 || y.Shape[0] != S || y.Shape[1] != H*Dv {
+		return fmt.Errorf("CachedAttention: output %s%v, want f32[%d %d]", y.DType, y.Shape, S, H*Dv)
+	}
 	a := attnArgs{q: q.F32(), k: k.F32(), v: v.F32(), y: y.F32(), H: H, Hkv: Hkv, D: D, Dv: Dv, pos: pos, scale: scale}
 	// One work item is one query row and one key/value head with the query heads that
 	// share it: each cache row is loaded once for the whole group.
@@ -65,7 +88,7 @@ func cachedAttentionKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]
 		}
 		attnScratch.Put(buf)
 	})
-	return one(y), nil
+	return nil
 }
 
 var attnScratch = sync.Pool{New: func() any { return new([]float32) }}
@@ -123,6 +146,7 @@ func (a *attnArgs) group(s, g int, buf []float32) {
 			out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = o0, o1, o2, o3, o4, o5, o6, o7
 			continue
 		}
+		clear(out) // out may hold an earlier result (into-variant)
 		for t, w := range sc {
 			vr := a.v[t*vw+voff:][:Dv]
 			for i, vv := range vr {

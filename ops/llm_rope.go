@@ -11,6 +11,7 @@ import (
 
 func init() {
 	Register(ir.CiuicDomain, "RoPE", ropeKernel, ir.F32)
+	RegisterInto(ir.CiuicDomain, "RoPE", ropeInto, true, ir.F32)
 	Register(ir.CiuicDomain, "KVCacheUpdate", kvCacheUpdateKernel, ir.F32)
 }
 
@@ -46,24 +47,43 @@ func ropeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, er
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
-	x := in[0]
+	y := New(ir.F32, in[0].Shape...)
+	if err := ropeInto(ctx, in, []*Tensor{y}, attrs); err != nil {
+		return nil, err
+	}
+	return one(y), nil
+}
+
+// ropeInto is RoPE into out[0], which may be X itself (each pair is read before it is
+// written).
+func ropeInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
+	if err := need(in, 2); err != nil {
+		return err
+	}
+	x, y := in[0], out[0]
 	pos, err := position(in[1])
 	if err != nil {
-		return nil, fmt.Errorf("RoPE: %v", err)
+		return fmt.Errorf("RoPE: %v", err)
 	}
 	D := int(attrs.Int("head_size", 0))
-	if x.Rank() != 2 || D <= 0 || D%2 != 0 || x.Shape[1]%D != 0 {
-		return nil, fmt.Errorf("RoPE: X %v does not split into heads of even size %d", x.Shape, D)
+	if x.Rank() != 2 || D <= 0 || D%2 != 0 || x.Shape[1]%D != 0 || x.DType != ir.F32 {
+		return fmt.Errorf("RoPE: X %s%v does not split into heads of even size %d", x.DType, x.Shape, D)
+	}
+	if y.DType != ir.F32 || !sameShape(y.Shape, x.Shape) {
+		return fmt.Errorf("RoPE: output %s%v, want f32%v", y.DType, y.Shape, x.Shape)
 	}
 	theta := float64(attrs.Float("theta", 10000))
 	S, W := x.Shape[0], x.Shape[1]
-	y := New(ir.F32, S, W)
 	xs, ys := x.F32(), y.F32()
-	freq := make([]float32, D/2)
+	var fbuf, cbuf [64]float32 // head sizes up to 128 without allocating
+	freq, cs := fbuf[:0], cbuf[:0]
+	if D > len(cbuf) {
+		freq, cs = make([]float32, 0, D/2), make([]float32, 0, D)
+	}
+	freq, cs = freq[:D/2], cs[:D]
 	for i := range freq {
 		freq[i] = 1 / float32(math.Pow(theta, float64(float32(2*i)/float32(D))))
 	}
-	cs := make([]float32, D) // cos, sin interleaved
 	for s := range S {
 		p := float32(pos + s)
 		for i, f := range freq {
@@ -72,7 +92,7 @@ func ropeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, er
 		}
 		ropeRow(xs[s*W:][:W], ys[s*W:][:W], cs)
 	}
-	return one(y), nil
+	return nil
 }
 
 // ropeRow rotates one row, head after head, with the interleaved cos/sin table cs of

@@ -107,3 +107,45 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A decode step writes the cache in place: the state tensors keep their buffers, and a
+// step allocates as much at position 300 as at position 20 (nothing grows per token).
+func TestDecodeStepInPlace(t *testing.T) {
+	m := loadModel(t, 2, 1)
+	r, err := m.NewRunner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	state := r.Stepper().State()
+	k0 := state[llama2c.KCacheName(0)]
+	ptr := &k0.F32()[0]
+	if _, err := r.Forward(ctx, []int{1, 400, 300}, 0); err != nil {
+		t.Fatal(err)
+	}
+	pos := 3
+	step := func() {
+		if _, err := r.Forward(ctx, []int{100}, pos); err != nil {
+			t.Fatal(err)
+		}
+		pos++
+	}
+	for pos < 20 {
+		step()
+	}
+	early := testing.AllocsPerRun(50, step)
+	for pos < 300 {
+		step()
+	}
+	late := testing.AllocsPerRun(50, step)
+	if late > early {
+		t.Errorf("a decode step allocates %.0f times at position 300, %.0f at 20: something grows per token", late, early)
+	}
+	if got := state[llama2c.KCacheName(0)]; got != k0 || &got.F32()[0] != ptr {
+		t.Error("the key cache was replaced or reallocated")
+	}
+	if row := k0.F32()[349*m.Config.KVDim():][:m.Config.KVDim()]; row[0] == 0 && row[1] == 0 {
+		t.Error("position 349 of the key cache was not written in place")
+	}
+	t.Logf("allocations per decode step: %.0f", late)
+}
