@@ -153,10 +153,26 @@ func percentileRange(hist []float64, lo, hi, tail float64) (float64, float64) {
 // minimises KL(P || Q), P the clipped distribution and Q its 128-level quantization.
 func entropyThreshold(hist []float64, amax float64) float64 {
 	const levels = 128
-	n := len(hist)
-	if amax == 0 || n < levels {
+	if amax == 0 || len(hist) < levels {
 		return amax
 	}
+	// Zeros (ReLU outputs; the first bin) are represented exactly whatever the threshold: they
+	// must not pull it down. A sparse histogram is merged until its bins hold a few
+	// values each, or its noise decides the threshold.
+	hist = append([]float64{}, hist...)
+	hist[0] = 0
+	total := 0.0
+	for _, c := range hist {
+		total += c
+	}
+	for len(hist) >= 4*levels && total/float64(len(hist)) < 8 {
+		merged := make([]float64, len(hist)/2)
+		for i := range merged {
+			merged[i] = hist[2*i] + hist[2*i+1]
+		}
+		hist = merged
+	}
+	n := len(hist)
 	w := amax / float64(n)
 	best, bestKL := n, math.Inf(1)
 	for i := levels; i <= n; i++ {

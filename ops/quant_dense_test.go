@@ -1,0 +1,126 @@
+package ops
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ciuic/ciuic/ir"
+)
+
+// DenseInt8 with unit scales computes the exact integer product: it must equal
+// MatMulInteger's i32 result for every element (sums stay below 2^24, exact in f32).
+func TestDenseInt8ExactIntegers(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const M, K, N = 7, 33, 19
+	const zp = 37
+	xq := make([]uint8, M*K)
+	x := make([]float32, M*K)
+	for i := range xq {
+		xq[i] = uint8(r.IntN(256))
+		x[i] = float32(int(xq[i]) - zp) // quantizes to xq exactly with scale 1, zero point zp
+	}
+	w := make([]int8, K*N)
+	for i := range w {
+		w[i] = int8(r.IntN(255) - 127)
+	}
+	wt := MustFromSlice([]int{K, N}, w)
+	ref, err := Run("", "MatMulInteger", []*Tensor{MustFromSlice([]int{M, K}, xq), wt, Scalar(uint8(zp))}, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{MustFromSlice([]int{M, K}, x), wt, Scalar(float32(1)), nil, Scalar(float32(1)), Scalar(uint8(zp))}, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Elems[int32](ref[0])
+	for i, v := range got[0].F32() {
+		if int32(v) != want[i] || float32(want[i]) != v {
+			t.Fatalf("element %d: DenseInt8 %v, MatMulInteger %d", i, v, want[i])
+		}
+	}
+}
+
+// Dynamic DenseInt8 agrees bit for bit with onnxruntime's pattern run on the reference
+// kernels: DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(x_scale · w_scale) -> Add(bias).
+func TestDenseInt8MatchesORTPattern(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const M, K, N = 5, 40, 12
+	x := make([]float32, M*K)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) + 0.3
+	}
+	w := make([]int8, K*N)
+	for i := range w {
+		w[i] = int8(r.IntN(255) - 127)
+	}
+	bias := make([]float32, N)
+	for i := range bias {
+		bias[i] = float32(r.NormFloat64())
+	}
+	xt, wt, ws, bt := MustFromSlice([]int{M, K}, x), MustFromSlice([]int{K, N}, w), Scalar(float32(0.0123)), MustFromSlice([]int{N}, bias)
+	dq, err := Run("", "DynamicQuantizeLinear", []*Tensor{xt}, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := Run("", "MatMulInteger", []*Tensor{dq[0], wt, dq[2]}, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := Cast(acc[0], ir.F32)
+	scale := dq[1].F32()[0] * ws.F32()[0]
+	got, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{xt, wt, ws, bt}, ir.Attrs{"x_quant": ir.StringAttr("tensor")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got[0].F32() {
+		want := f.F32()[i]*scale + bias[i%N]
+		if v != want {
+			t.Fatalf("element %d: DenseInt8 %v, pattern %v", i, v, want)
+		}
+	}
+	// Per-row quantization has one scale per row: a row of large values must not
+	// coarsen the others.
+	for i := 0; i < K; i++ {
+		x[i] *= 1000
+	}
+	row, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{xt, wt, ws, bt}, ir.Attrs{"x_quant": ir.StringAttr("row")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensor, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{xt, wt, ws, bt}, ir.Attrs{"x_quant": ir.StringAttr("tensor")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, _ := Run("", "MatMul", []*Tensor{xt, mustCast(t, wt)}, nil, 1)
+	var rowErr, tensorErr float64
+	for i := N; i < M*N; i++ { // rows after the first
+		want := exact[0].F32()[i]*0.0123 + bias[i%N]
+		rowErr += sq(row[0].F32()[i] - want)
+		tensorErr += sq(tensor[0].F32()[i] - want)
+	}
+	if rowErr*100 > tensorErr {
+		t.Errorf("per-row squared error %g is not far below per-tensor %g", rowErr, tensorErr)
+	}
+}
+
+func sq(x float32) float64 { return float64(x) * float64(x) }
+
+func mustCast(t *testing.T, x *Tensor) *Tensor {
+	c, err := Cast(x, ir.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDenseInt8Errors(t *testing.T) {
+	x := New(ir.F32, 2, 3)
+	w := New(ir.I8, 4, 2)
+	if _, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{x, w, Scalar(float32(1))}, nil, 1); err == nil {
+		t.Error("K mismatch accepted")
+	}
+	w = New(ir.I8, 3, 2)
+	if _, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{x, w, New(ir.F32, 3)}, nil, 1); err == nil {
+		t.Error("WScale of the wrong length accepted")
+	}
+}
