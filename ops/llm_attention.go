@@ -78,17 +78,26 @@ func cachedAttentionInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) 
 	// One work item is one query row and one key/value head with the query heads that
 	// share it: each cache row is loaded once for the whole group.
 	items := S * Hkv
-	ctx.ParallelFor(items, max(1, (1<<14)/max(1, (pos+S)*(D+Dv)*H/Hkv)), func(lo, hi int) {
-		buf := attnScratch.Get().(*[]float32)
-		if need := (pos + S) * (H / Hkv); cap(*buf) < need {
-			*buf = make([]float32, need)
-		}
-		for r := lo; r < hi; r++ {
-			a.group(r/Hkv, r%Hkv, *buf)
-		}
-		attnScratch.Put(buf)
-	})
+	grain := max(1, (1<<14)/max(1, (pos+S)*(D+Dv)*H/Hkv))
+	if serial(ctx, items, grain) { // no closure: it would be an allocation per call
+		a.run(0, items)
+		return nil
+	}
+	ctx.ParallelFor(items, grain, a.run)
 	return nil
+}
+
+// run computes work items [lo, hi).
+func (a *attnArgs) run(lo, hi int) {
+	S := len(a.q) / (a.H * a.D)
+	buf := attnScratch.Get().(*[]float32)
+	if need := (a.pos + S) * (a.H / a.Hkv); cap(*buf) < need {
+		*buf = make([]float32, need)
+	}
+	for r := lo; r < hi; r++ {
+		a.group(r/a.Hkv, r%a.Hkv, *buf)
+	}
+	attnScratch.Put(buf)
 }
 
 var attnScratch = sync.Pool{New: func() any { return new([]float32) }}
@@ -103,6 +112,10 @@ type attnArgs struct {
 // buf is scratch of at least (pos+s+1)·group floats.
 func (a *attnArgs) group(s, g int, buf []float32) {
 	G := a.H / a.Hkv
+	if G == 2 && a.D == 8 && a.Dv == 8 {
+		a.pair8(s, g, buf)
+		return
+	}
 	n := a.pos + s + 1 // visible positions
 	D, Dv := a.D, a.Dv
 	kw, vw := a.Hkv*D, a.Hkv*Dv
@@ -111,41 +124,17 @@ func (a *attnArgs) group(s, g int, buf []float32) {
 		qrow := a.q[s*a.H*D+(h0+j)*D:][:D]
 		sc := buf[j*n:][:n]
 		koff := g * D
-		if D == 8 {
-			q0, q1, q2, q3, q4, q5, q6, q7 := qrow[0], qrow[1], qrow[2], qrow[3], qrow[4], qrow[5], qrow[6], qrow[7]
-			for t := range sc {
-				kr := a.k[t*kw+koff:][:8]
-				sc[t] = (q0*kr[0] + q1*kr[1] + q2*kr[2] + q3*kr[3] + q4*kr[4] + q5*kr[5] + q6*kr[6] + q7*kr[7]) * a.scale
+		for t := range sc {
+			kr := a.k[t*kw+koff:][:D]
+			var dot float32
+			for i, qv := range qrow {
+				dot += qv * kr[i]
 			}
-		} else {
-			for t := range sc {
-				kr := a.k[t*kw+koff:][:D]
-				var dot float32
-				for i, qv := range qrow {
-					dot += qv * kr[i]
-				}
-				sc[t] = dot * a.scale
-			}
+			sc[t] = dot * a.scale
 		}
 		softmax32(sc)
 		out := a.y[s*a.H*Dv+(h0+j)*Dv:][:Dv]
 		voff := g * Dv
-		if Dv == 8 {
-			var o0, o1, o2, o3, o4, o5, o6, o7 float32
-			for t, w := range sc {
-				vr := a.v[t*vw+voff:][:8]
-				o0 += w * vr[0]
-				o1 += w * vr[1]
-				o2 += w * vr[2]
-				o3 += w * vr[3]
-				o4 += w * vr[4]
-				o5 += w * vr[5]
-				o6 += w * vr[6]
-				o7 += w * vr[7]
-			}
-			out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = o0, o1, o2, o3, o4, o5, o6, o7
-			continue
-		}
 		clear(out) // out may hold an earlier result (into-variant)
 		for t, w := range sc {
 			vr := a.v[t*vw+voff:][:Dv]
@@ -153,6 +142,43 @@ func (a *attnArgs) group(s, g int, buf []float32) {
 				out[i] += w * vv
 			}
 		}
+	}
+}
+
+// pair8 is group for two query heads per key/value head and heads of 8 (stories260K's
+// shape), with each key and value row loaded once for both heads and the loops
+// unrolled. The arithmetic per head is group's.
+func (a *attnArgs) pair8(s, g int, buf []float32) {
+	n := a.pos + s + 1
+	kw := a.Hkv * 8
+	h0 := 2 * g
+	qa := a.q[s*a.H*8+h0*8:][:16]
+	sa, sb := buf[:n], buf[n:2*n]
+	k := a.k[g*8:]
+	for t := range sa {
+		kr := k[t*kw:][:8]
+		k0, k1, k2, k3, k4, k5, k6, k7 := kr[0], kr[1], kr[2], kr[3], kr[4], kr[5], kr[6], kr[7]
+		sa[t] = (qa[0]*k0 + qa[1]*k1 + qa[2]*k2 + qa[3]*k3 + qa[4]*k4 + qa[5]*k5 + qa[6]*k6 + qa[7]*k7) * a.scale
+		sb[t] = (qa[8]*k0 + qa[9]*k1 + qa[10]*k2 + qa[11]*k3 + qa[12]*k4 + qa[13]*k5 + qa[14]*k6 + qa[15]*k7) * a.scale
+	}
+	softmax32(sa)
+	softmax32(sb)
+	v := a.v[g*8:]
+	for j, sc := range [2][]float32{sa, sb} {
+		var o0, o1, o2, o3, o4, o5, o6, o7 float32
+		for t, w := range sc {
+			vr := v[t*kw:][:8]
+			o0 += w * vr[0]
+			o1 += w * vr[1]
+			o2 += w * vr[2]
+			o3 += w * vr[3]
+			o4 += w * vr[4]
+			o5 += w * vr[5]
+			o6 += w * vr[6]
+			o7 += w * vr[7]
+		}
+		out := a.y[s*a.H*8+(h0+j)*8:][:8]
+		out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = o0, o1, o2, o3, o4, o5, o6, o7
 	}
 }
 

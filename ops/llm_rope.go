@@ -13,6 +13,7 @@ func init() {
 	Register(ir.CiuicDomain, "RoPE", ropeKernel, ir.F32)
 	RegisterInto(ir.CiuicDomain, "RoPE", ropeInto, true, ir.F32)
 	Register(ir.CiuicDomain, "KVCacheUpdate", kvCacheUpdateKernel, ir.F32)
+	RegisterInto(ir.CiuicDomain, "KVCacheUpdate", kvCacheUpdateInto, true, ir.F32)
 }
 
 // position reads a pos input: an integer scalar or 1-element tensor, non-negative.
@@ -132,4 +133,22 @@ func kvCacheUpdateKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 	}
 	copy(c.F32()[pos*W:(pos+S)*W], x.F32())
 	return one(c), nil
+}
+
+// kvCacheUpdateInto is KVCacheUpdate into out[0]. When out[0] is the cache itself (an
+// executor that keeps the cache as state passes it back) only the new rows are written;
+// into any other buffer, the whole updated cache is.
+func kvCacheUpdateInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
+	if err := need(in, 3); err != nil {
+		return err
+	}
+	c, y := in[0], out[0]
+	if y.DType != c.DType || !sameShape(y.Shape, c.Shape) || c.DType != ir.F32 {
+		return fmt.Errorf("KVCacheUpdate: output %s%v, want %s%v", y.DType, y.Shape, c.DType, c.Shape)
+	}
+	if ys, cs := y.F32(), c.F32(); len(cs) > 0 && &ys[0] != &cs[0] {
+		copy(ys, cs)
+	}
+	_, err := kvCacheUpdateKernel(ctx, []*Tensor{y, in[1], in[2]}, attrs)
+	return err
 }
