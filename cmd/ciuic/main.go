@@ -23,6 +23,7 @@ var commands = []command{
 	{"run", "run a model once on inputs from .npy files or seeded random values", runRun},
 	{"bench", "time a model over repeated runs (median, p10, p90, min; -json)", runBench},
 	{"generate", "generate text with a llama2.c checkpoint, as llama2.c's run does (KV cache, prefill)", runGenerate},
+	{"compare", "run two versions of a model on the same inputs: per-output max/RMS error, cosine, top-1", runCompare},
 	{"conformance", "run ONNX backend node tests (model.onnx + test_data_set_*)", runConformance},
 }
 
