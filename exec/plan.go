@@ -608,3 +608,11 @@ func (s *Session) ExecuteInto(ctx context.Context, inputs, outs []*ops.Tensor) e
 	_, err := s.plan.execute(ctx, s, inputs, outs)
 	return err
 }
+
+// Plan returns the compiled plan a session runs, or nil for a session made from a graph.
+func (s *Session) Plan() *codegen.Plan {
+	if s.plan == nil {
+		return nil
+	}
+	return s.plan.plan
+}

@@ -42,14 +42,21 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 
 // open compiles the model and builds a session and its inputs.
 func (f *sessionFlags) open(model string, opts exec.Options) (*exec.Session, map[string]*ops.Tensor, error) {
-	g, _, err := f.compile.Compile(model)
-	if err != nil {
-		return nil, nil, err
-	}
 	opts.Workers = f.threads
-	s, err := exec.NewSession(g, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", model, err)
+	var s *exec.Session
+	if isPlan(model) { // compiled by ciuicc: loaded, not compiled (plan.go)
+		var err error
+		if s, err = openPlan(model, opts); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		g, _, err := f.compile.Compile(model)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s, err = exec.NewSession(g, opts); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", model, err)
+		}
 	}
 	inputs := map[string]*ops.Tensor{}
 	for name, path := range f.inputs.Map() {
@@ -155,6 +162,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "time %.3f ms, %d workers, peak intermediates %s\n", ms(res.Stats.Wall), res.Stats.Workers, bytesString(res.Stats.PeakBytes))
 	if *profile {
 		printProfile(stdout, &res.Stats)
+		printPlanProfile(stdout, s)
 	}
 	if *trace != "" {
 		var b strings.Builder

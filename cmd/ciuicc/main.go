@@ -34,12 +34,14 @@ Flags:
 `
 
 // emitKinds maps -emit values to output file extensions, for choosing a kind from -o.
-var emitKinds = map[string]string{"ir": ".ciu", "dot": ".dot", "svg": ".svg", "stats": ".json", "onnx": ".onnx"}
+var emitKinds = map[string]string{"ir": ".ciu", "dot": ".dot", "svg": ".svg", "stats": ".json", "onnx": ".onnx", "plan": ".ciuic"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ciuicc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	emit := fs.String("emit", "", "output kind: ir | dot | svg | stats | onnx (default: from -o's extension, else ir)")
+	emit := fs.String("emit", "", "output kind: ir | dot | svg | stats | onnx | plan (default: from -o's extension, else ir; plan is the compiled .ciuic model)")
+	shapes := shapeFlag{}
+	fs.Var(shapes, "shape", "plan memory for these sizes of symbolic dims: NAME=SIZE (repeatable)")
 	out := fs.String("o", "", "output file (written atomically; default: standard output)")
 	var cf cli.CompileFlags
 	cf.Register(fs)
@@ -71,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if _, ok := emitKinds[kind]; !ok {
-		fmt.Fprintf(stderr, "ciuicc: unknown -emit %q (want ir, dot, svg, stats or onnx)\n", kind)
+		fmt.Fprintf(stderr, "ciuicc: unknown -emit %q (want ir, dot, svg, stats, onnx or plan)\n", kind)
 		return 2
 	}
 	g, res, err := cf.Compile(fs.Arg(0))
@@ -87,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if res.Quantization != nil {
 		fmt.Fprint(stderr, res.Quantization)
 	}
-	data, err := render(g, res, kind, *out)
+	data, err := render(g, res, kind, *out, shapes)
 	if err != nil {
 		fmt.Fprintf(stderr, "ciuicc: %v\n", err)
 		return 1
@@ -105,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // render produces the bytes of one output kind. For IR text written to a file, the weights
 // go to a safetensors file beside it, so the output parses back on its own.
-func render(g *ir.Graph, res *passes.Result, kind, out string) ([]byte, error) {
+func render(g *ir.Graph, res *passes.Result, kind, out string, shapes shapeFlag) ([]byte, error) {
 	switch kind {
 	case "ir":
 		if out != "" && len(g.Consts) > 0 {
@@ -118,10 +120,12 @@ func render(g *ir.Graph, res *passes.Result, kind, out string) ([]byte, error) {
 		return []byte(ir.Dot(g, ir.DotOptions{})), nil
 	case "onnx":
 		return onnx.Write(g)
+	case "plan":
+		return renderPlan(g, shapes)
 	case "svg":
 		return ir.RenderSVG(ir.Dot(g, ir.DotOptions{}))
 	case "stats":
-		b, err := json.MarshalIndent(stats{Stats: ir.ComputeStats(g), Passes: res.Passes, Quantization: res.Quantization}, "", "  ")
+		b, err := json.MarshalIndent(stats{Stats: ir.ComputeStats(g), Passes: res.Passes, Quantization: res.Quantization, Plan: planStats(g, shapes)}, "", "  ")
 		return append(b, '\n'), err
 	}
 	return nil, fmt.Errorf("unknown kind %q", kind)
@@ -132,6 +136,7 @@ type stats struct {
 	ir.Stats
 	Passes       []passes.PassResult `json:"passes"`
 	Quantization *passes.QuantReport `json:"quantization,omitempty"`
+	Plan         planSummary         `json:"plan"` // plan.go: arena vs sum of intermediates
 }
 
 // writeWeights stores the graph's non-inline constants in OUT.safetensors (OUT without its
