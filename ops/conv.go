@@ -276,9 +276,7 @@ func maxPoolKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor,
 	if err != nil {
 		return nil, err
 	}
-	if attrs.Int("storage_order", 0) != 0 {
-		return nil, fmt.Errorf("MaxPool: storage_order=1 is not supported")
-	}
+	colMajor := attrs.Int("storage_order", 0) != 0
 	ks, err := kernelDims("MaxPool", attrs, x.Rank()-2, nil)
 	if err != nil {
 		return nil, err
@@ -305,6 +303,9 @@ func maxPoolKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor,
 						best, bi = xs[c*S+j], c*S+j
 					}
 				}
+				if colMajor && bi >= 0 { // storage_order=1: spatial index in column-major order
+					bi = c*S + columnMajor(bi-c*S, win.in)
+				}
 				y[c*P+p], ind[c*P+p] = best, int64(bi)
 			}
 		}
@@ -318,6 +319,22 @@ func maxPoolKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor,
 		outs = append(outs, MustFromSlice(shape, ind))
 	}
 	return outs, nil
+}
+
+// columnMajor maps a row-major flat index over dims to the column-major one (dim 0
+// varying fastest), as MaxPool's storage_order=1 reports indices.
+func columnMajor(j int, dims []int) int {
+	coords := make([]int, len(dims))
+	for i := len(dims) - 1; i >= 0; i-- {
+		coords[i] = j % dims[i]
+		j /= dims[i]
+	}
+	out, stride := 0, 1
+	for i, c := range coords {
+		out += c * stride
+		stride *= dims[i]
+	}
+	return out
 }
 
 // AveragePool divides by the number of input elements in the window, or with

@@ -19,16 +19,22 @@ func init() {
 
 // quantParam reads a scale or zero point as float64 shaped to broadcast against x:
 // a scalar, or a 1-D tensor along axis (per-axis quantization).
-func quantParam(t *Tensor, x *Tensor, axis64 int64, name string) (*Tensor, error) {
+//
+// With block > 0 (blocked quantization, opset 21), t has x's rank and holds one value per
+// block of `block` consecutive elements along axis; it is expanded to x's shape.
+func quantParam(t *Tensor, x *Tensor, axis64 int64, name string, block int64) (*Tensor, error) {
 	v, err := Cast(t, ir.F64)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
+	if block > 0 {
+		return blockedParam(v, x, axis64, block, name)
+	}
 	if t.Len() == 1 {
 		return v.View([]int{})
 	}
-	if attrsBlock := t.Rank() > 1; attrsBlock {
-		return nil, fmt.Errorf("%s: blocked quantization (shape %v) is not supported", name, t.Shape)
+	if t.Rank() > 1 {
+		return nil, fmt.Errorf("%s: shape %v needs block_size (blocked quantization)", name, t.Shape)
 	}
 	axis, err := normAxis(axis64, x.Rank())
 	if err != nil {
@@ -43,6 +49,37 @@ func quantParam(t *Tensor, x *Tensor, axis64 int64, name string) (*Tensor, error
 	}
 	shape[axis] = t.Len()
 	return v.View(shape)
+}
+
+// blockedParam repeats each entry of v block times along axis (the last block may be
+// shorter), checking v's shape against x's.
+func blockedParam(v, x *Tensor, axis64, block int64, name string) (*Tensor, error) {
+	axis, err := normAxis(axis64, x.Rank())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if v.Rank() != x.Rank() {
+		return nil, fmt.Errorf("%s: blocked quantization needs rank %d, got shape %v", name, x.Rank(), v.Shape)
+	}
+	n := x.Shape[axis]
+	for i, d := range v.Shape {
+		want := x.Shape[i]
+		if i == axis {
+			want = (n + int(block) - 1) / int(block)
+		}
+		if d != want {
+			return nil, fmt.Errorf("%s: shape %v does not match %v in blocks of %d along axis %d", name, v.Shape, x.Shape, block, axis)
+		}
+	}
+	idx := make([]int64, n)
+	for i := range idx {
+		idx[i] = int64(i) / block
+	}
+	out, err := Run("", "Gather", []*Tensor{v, MustFromSlice([]int{n}, idx)}, ir.Attrs{"axis": ir.IntAttr(int64(axis))}, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return out[0], nil
 }
 
 func qrange(dt ir.DType) (float64, float64, error) {
@@ -65,9 +102,6 @@ func quantizeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
-	if attrs.Int("block_size", 0) != 0 {
-		return nil, fmt.Errorf("QuantizeLinear: block_size is not supported")
-	}
 	x, zp := in[0], input(in, 2)
 	axis := attrs.Int("axis", 1)
 	dt := ir.U8
@@ -84,13 +118,13 @@ func quantizeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 	if err != nil {
 		return nil, fmt.Errorf("QuantizeLinear: %v", err)
 	}
-	scale, err := quantParam(in[1], x, axis, "y_scale")
+	scale, err := quantParam(in[1], x, axis, "y_scale", attrs.Int("block_size", 0))
 	if err != nil {
 		return nil, fmt.Errorf("QuantizeLinear: %v", err)
 	}
 	zero := Scalar(0.0)
 	if zp != nil {
-		if zero, err = quantParam(zp, x, axis, "y_zero_point"); err != nil {
+		if zero, err = quantParam(zp, x, axis, "y_zero_point", attrs.Int("block_size", 0)); err != nil {
 			return nil, fmt.Errorf("QuantizeLinear: %v", err)
 		}
 	}
@@ -120,12 +154,9 @@ func dequantizeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tens
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
-	if attrs.Int("block_size", 0) != 0 {
-		return nil, fmt.Errorf("DequantizeLinear: block_size is not supported")
-	}
 	x, zp := in[0], input(in, 2)
 	axis := attrs.Int("axis", 1)
-	scale, err := quantParam(in[1], x, axis, "x_scale")
+	scale, err := quantParam(in[1], x, axis, "x_scale", attrs.Int("block_size", 0))
 	if err != nil {
 		return nil, fmt.Errorf("DequantizeLinear: %v", err)
 	}
@@ -134,7 +165,7 @@ func dequantizeKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tens
 		return nil, err
 	}
 	if zp != nil {
-		zero, err := quantParam(zp, x, axis, "x_zero_point")
+		zero, err := quantParam(zp, x, axis, "x_zero_point", attrs.Int("block_size", 0))
 		if err != nil {
 			return nil, fmt.Errorf("DequantizeLinear: %v", err)
 		}
