@@ -168,13 +168,13 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 }
 
 // prepack packs, once per session, the constant weight matrices of the nodes whose
-// kernels multiply by a packed right operand (input 1 of MatMul, ciuic.Dense, and Gemm
-// without transB), so that no run packs them again.
+// kernels multiply by a packed right operand (input 1 of MatMul, MatMulInteger,
+// ciuic.Dense, ciuic.DenseInt8, and Gemm without transB), so that no run packs them again.
 func (s *Session) prepack() error {
 	for _, nd := range s.nodes {
 		n := nd.n
-		uses := n.Domain == "" && (n.Op == "MatMul" || n.Op == "Gemm" && n.Attrs.Int("transB", 0) == 0) ||
-			n.Domain == ir.CiuicDomain && n.Op == "Dense"
+		uses := n.Domain == "" && (n.Op == "MatMul" || n.Op == "MatMulInteger" || n.Op == "Gemm" && n.Attrs.Int("transB", 0) == 0) ||
+			n.Domain == ir.CiuicDomain && (n.Op == "Dense" || n.Op == "DenseInt8")
 		if !uses || len(nd.in) < 2 || nd.in[1] < 0 {
 			continue
 		}

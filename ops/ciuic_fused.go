@@ -51,7 +51,8 @@ type fusedStep struct {
 	code  fusedCode
 	input int
 	dst   int
-	fn    func(float64) float64 // fUnary
+	fn    func(float64) float64    // fUnary
+	vfn   func(dst, src []float32) // fUnary on f32: the fast kernel's function (vec_kernels.go), if it has one
 }
 
 // fusedProg is a compiled expression.
@@ -110,6 +111,9 @@ func (p *fusedProg) emit(e *ir.Expr, sp int) error {
 			return err
 		}
 		st.code, st.fn = fUnary, f
+		if pick := vecUnaries[e.Op]; pick != nil { // f32 goes through the same function as the op's kernel
+			st.vfn, _ = pick(ir.Attrs{})
+		}
 	} else {
 		return fmt.Errorf("op %s has no fused kernel", e.Op)
 	}
@@ -315,6 +319,10 @@ func fusedApply[T Float](st fusedStep, res, a, b []T) {
 			res[i] = max(a[i], 0)
 		}
 	case fUnary:
+		if r, ok := any(res).([]float32); ok && st.vfn != nil {
+			st.vfn(r, any(a).([]float32))
+			return
+		}
 		f := st.fn
 		for i := range res {
 			res[i] = T(f(float64(a[i])))

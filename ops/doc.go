@@ -13,4 +13,31 @@
 // Results never depend on how ParallelFor splits work: each output element is computed
 // by the same sequence of operations whatever the split, so outputs are bit-identical
 // for any number of workers.
+//
+// # Fast kernels
+//
+// Registered after the reference ones (matmul_fast.go, vec_register.go), on CPU-specific
+// code chosen at run time (x/sys/cpu) with pure-Go fallbacks (the purego build tag, or
+// SetGemmImpl/SetGemmInt8Impl/SetVecImpl and CIUIC_GEMM, CIUIC_GEMM_INT8, CIUIC_VEC):
+//
+//   - f32 MatMul, Gemm, ciuic.Dense: packed GEMM (AVX-512 8×48, AVX2 6×16 tiles), GEMV
+//     for one row, fused bias and activation. Constant weights are packed once: Prepack,
+//     called by exec.NewSession; PackB/PackBTransposed and Gemm for direct use.
+//   - Exp, Erf, Tanh, Sigmoid, Gelu (f32) and the GEMM epilogues: float32 approximations
+//     (package internal/vec, AVX-512) within 1e-6 relative of the float64 reference;
+//     Softmax on the last axis with them. LayerNormalization and ciuic.RMSNorm keep the
+//     reference's arithmetic, without its float64 copies.
+//   - Int8: an exact u8×s8→s32 GEMM (AVX-512 VNNI VPDPBUSD; Go elsewhere) behind
+//     MatMulInteger (identical to the reference) and ciuic.DenseInt8 (SetInt8Gemm).
+//     DynamicQuantizeLinear (f32 to u8) has a parallel kernel with the reference's
+//     exact results. On AVX2-only CPUs the int8 GEMM runs in Go: VPMADDUBSW saturates
+//     u8·s8 pair sums to int16, exact only for 7-bit weights (see internal/gemm/int8.go).
+//
+// The int8 GEMM for quantized layers:
+//
+//	w, _ := ops.PackInt8(ctx, wTensor) // i8 or u8 [K, N], once (or ops.Prepack)
+//	y, _ := ops.GemmInt8(ctx, a, aScale, aZero, w, wScales, wZeros, bias, "gelu")
+//	// a: u8 [..., K]; wScales, wZeros: len 1 or N (wZeros nil: symmetric weights)
+//	// y = act(float32(Σ(a-aZero)(w-wZero)) · (aScale·wScales[n]) + bias[n]), f32 [..., N]
+//	q, _ := ops.GemmInt8Requant(ctx, a, aScale, aZero, w, wScales, wZeros, bias, yScale, yZero, ir.U8)
 package ops

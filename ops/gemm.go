@@ -81,8 +81,12 @@ var prepacked sync.Map // weak.Pointer[Tensor] -> *PackedMatrix
 // it once: every later MatMul, Gemm or Dense call that gets this very *Tensor as its
 // right operand uses the packed form instead of packing per call. The executor calls it
 // at session creation for the constant right operands of MatMul/Gemm/Dense nodes. It is
-// a no-op for tensors that are not 2-D f32.
+// a no-op for tensors that are not 2-D. 8-bit (i8, u8) matrices are packed for the
+// int8 GEMM (MatMulInteger, ciuic.DenseInt8, GemmInt8 through packedInt8For).
 func Prepack(ctx *KernelContext, t *Tensor) error {
+	if t != nil && t.Rank() == 2 && (t.DType == ir.I8 || t.DType == ir.U8) {
+		return prepackInt8(ctx, t)
+	}
 	if t == nil || t.DType != ir.F32 || t.Rank() != 2 {
 		return nil
 	}

@@ -100,6 +100,10 @@ type Epilogue struct {
 	Act  func(x []float32)
 }
 
+// Apply applies the epilogue to row, the segment of an output row from column j0 (nil
+// e: nothing), for callers with their own products (the int8 GEMM's dequantization).
+func (e *Epilogue) Apply(row []float32, j0 int) { e.apply(row, j0) }
+
 func (e *Epilogue) apply(row []float32, j0 int) {
 	if e == nil {
 		return

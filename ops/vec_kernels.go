@@ -1,0 +1,224 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/vec"
+)
+
+// Fast f32 kernels on package vec: the unary activations, Softmax, LayerNormalization
+// and ciuic.RMSNorm. They agree with the float64 reference kernels within 1e-6
+// relative (vec's approximations; see vec_kernels_test.go) and give the same result
+// for any worker count (each element's value depends only on its inputs, each row's on
+// that row). Other dtypes and layouts go to the reference kernels.
+
+// vecUnaries picks the vec function of each fast unary op from its attributes.
+var vecUnaries = map[string]func(ir.Attrs) (func(dst, src []float32), error){
+	"Exp":     func(ir.Attrs) (func(dst, src []float32), error) { return vec.Exp, nil },
+	"Erf":     func(ir.Attrs) (func(dst, src []float32), error) { return vec.Erf, nil },
+	"Tanh":    func(ir.Attrs) (func(dst, src []float32), error) { return vec.Tanh, nil },
+	"Sigmoid": func(ir.Attrs) (func(dst, src []float32), error) { return vec.Sigmoid, nil },
+	"Gelu": func(a ir.Attrs) (func(dst, src []float32), error) {
+		switch approx := a.String("approximate", "none"); approx {
+		case "none":
+			return vec.Gelu, nil
+		case "tanh":
+			return vec.GeluTanh, nil
+		default:
+			return nil, fmt.Errorf("Gelu: approximate must be \"none\" or \"tanh\", got %q", approx)
+		}
+	},
+}
+
+// vecUnaryInto is the into-form of a fast unary op; anything but f32 in and out of
+// one shape goes to the reference kernel.
+func vecUnaryInto(name string) KernelInto {
+	pick := vecUnaries[name]
+	ref := floatUnaryKernel(name, floatUnaries[name])
+	return func(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
+		if err := need(in, 1); err != nil {
+			return err
+		}
+		x, o := in[0], out[0]
+		if x.DType != ir.F32 || o.DType != ir.F32 || !sameShape(x.Shape, o.Shape) {
+			return fallbackInto(ctx, ref, in, out, attrs)
+		}
+		f, err := pick(attrs)
+		if err != nil {
+			return err
+		}
+		xs, zs := x.F32(), o.F32()
+		if serial(ctx, len(zs), elemGrain) {
+			f(zs, xs)
+			return nil
+		}
+		ctx.ParallelFor(len(zs), elemGrain, func(lo, hi int) { f(zs[lo:hi], xs[lo:hi]) })
+		return nil
+	}
+}
+
+// vecUnaryKernel is the allocating form of vecUnaryInto.
+func vecUnaryKernel(name string) Kernel {
+	into := vecUnaryInto(name)
+	ref := floatUnaryKernel(name, floatUnaries[name])
+	return func(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		if in[0].DType != ir.F32 {
+			return ref(ctx, in, attrs)
+		}
+		y := New(ir.F32, in[0].Shape...)
+		if err := into(ctx, in, []*Tensor{y}, attrs); err != nil {
+			return nil, err
+		}
+		return one(y), nil
+	}
+}
+
+// fastSoftmaxKernel is Softmax over a last (innermost) axis of f32: per row, the max
+// subtracted, vec.Exp, the sum in float64 in order, and one scale by its reciprocal.
+func fastSoftmaxKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	if err := need(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if x.DType != ir.F32 || x.Rank() == 0 {
+		return softmaxKernel(false)(ctx, in, attrs)
+	}
+	axis, err := normAxis(attrs.Int("axis", -1), x.Rank())
+	if err != nil || NumElems(x.Shape[axis+1:]) != 1 {
+		return softmaxKernel(false)(ctx, in, attrs)
+	}
+	D := x.Shape[axis]
+	y := New(ir.F32, x.Shape...)
+	xs, ys := x.F32(), y.F32()
+	rows := NumElems(x.Shape[:axis])
+	if D == 0 {
+		return one(y), nil
+	}
+	ctx.ParallelFor(rows, max(1, 4096/D), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			SoftmaxRow(ys[r*D:][:D], xs[r*D:][:D])
+		}
+	})
+	return one(y), nil
+}
+
+// SoftmaxRow sets dst = softmax(src) (one row, f32; dst may be src): the row maximum
+// subtracted, e^x by vec.Exp, the sum accumulated in float64, one multiply by 1/sum.
+func SoftmaxRow(dst, src []float32) {
+	m := float32(math.Inf(-1))
+	for _, v := range src {
+		m = max(m, v)
+	}
+	if math.IsInf(float64(m), 0) {
+		m = 0 // as the reference: keeps exp(x-m) defined when the row holds infinities
+	}
+	for j, v := range src {
+		dst[j] = v - m
+	}
+	vec.Exp(dst, dst)
+	sum := 0.0
+	for _, v := range dst {
+		sum += float64(v)
+	}
+	s := float32(1 / sum)
+	for j := range dst {
+		dst[j] *= s
+	}
+}
+
+// rowParam returns t's data if it is f32 with D elements all along its last axis
+// (shape [D] or [1, ..., D]), else nil.
+func rowParam(t *Tensor, D int) ([]float32, bool) {
+	if t == nil {
+		return nil, true
+	}
+	if t.DType != ir.F32 || t.Len() != D || (t.Rank() > 0 && t.Shape[t.Rank()-1] != D) {
+		return nil, false
+	}
+	return t.F32(), true
+}
+
+// fastLayerNormKernel is LayerNormalization of f32 over the last axis with per-column
+// scale and bias and only output Y: the reference's arithmetic (float64 statistics and
+// normalization, one rounding) without its float64 copy of the input, so the result is
+// the reference's bit for bit (SkipLayerNorm relies on it).
+func fastLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	axis, err := normAxis(attrs.Int("axis", -1), x.Rank())
+	if x.DType != ir.F32 || err != nil || axis != x.Rank()-1 || ctx.numOutputs() > 1 {
+		return layerNormKernel(ctx, in, attrs)
+	}
+	D := x.Shape[axis]
+	scale, ok1 := rowParam(in[1], D)
+	bias, ok2 := rowParam(input(in, 2), D)
+	if !ok1 || !ok2 || scale == nil {
+		return layerNormKernel(ctx, in, attrs)
+	}
+	eps := float64(attrs.Float("epsilon", 1e-5))
+	y := New(ir.F32, x.Shape...)
+	xs, ys := x.F32(), y.F32()
+	rows := NumElems(x.Shape[:axis])
+	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			LayerNormRow(ys[r*D:][:D], xs[r*D:][:D], scale, bias, eps)
+		}
+	})
+	return one(y), nil
+}
+
+// LayerNormRow sets dst = (src - mean)/sqrt(var + eps)·scale + bias for one row (bias
+// may be nil), in float64 rounded once, as the reference kernel.
+func LayerNormRow(dst, src, scale, bias []float32, eps float64) {
+	mean, inv := meanInvStd(src, eps)
+	if bias == nil {
+		for j, v := range src {
+			dst[j] = float32((float64(v) - mean) * inv * float64(scale[j]))
+		}
+		return
+	}
+	for j, v := range src {
+		dst[j] = float32((float64(v)-mean)*inv*float64(scale[j]) + float64(bias[j]))
+	}
+}
+
+// fastRMSNormKernel is ciuic.RMSNorm with the reference's arithmetic (bit for bit).
+func fastRMSNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if x.DType != ir.F32 || x.Rank() == 0 {
+		return rmsNormKernel(ctx, in, attrs)
+	}
+	D := x.Shape[x.Rank()-1]
+	scale, err := lastDimParam("RMSNorm", "Scale", in[1], D)
+	if err != nil {
+		return nil, err
+	}
+	eps := float64(attrs.Float("epsilon", 1e-5))
+	y := New(ir.F32, x.Shape...)
+	xs, ys := x.F32(), y.F32()
+	rows := NumElems(x.Shape[:x.Rank()-1])
+	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xrow, yrow := xs[r*D:][:D], ys[r*D:][:D]
+			sq := 0.0
+			for _, v := range xrow {
+				sq += float64(v) * float64(v)
+			}
+			inv := 1 / math.Sqrt(sq/float64(D)+eps)
+			for j, v := range xrow {
+				yrow[j] = float32(float64(v) * inv * float64(scale[j]))
+			}
+		}
+	})
+	return one(y), nil
+}
