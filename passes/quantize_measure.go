@@ -156,7 +156,7 @@ func matmulFLOPs(n *ir.Node) int64 {
 			out *= d
 		}
 		return 2 * out * k
-	case "ciuic.Attention":
+	case "ciuic.Attention", "ciuic.SparseAttention": // the sparse form counted as dense: an upper bound
 		q, k := dims(n.Inputs[0].Type.Shape), dims(n.Inputs[1].Type.Shape)
 		if len(q) != 3 || len(k) != 3 {
 			return 0
