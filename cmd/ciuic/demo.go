@@ -19,19 +19,25 @@ import (
 	"github.com/ciuic/ciuic/ir"
 )
 
-// runDemo writes the built-in model and its weights to a folder, compiles it as any user
-// model is compiled, and draws it, so a new user sees every stage on one command.
+// runDemo writes the built-in language model (or, with -block, the transformer-block
+// example) to a folder, compiles it as any user model is compiled, draws it and runs it,
+// so a new user sees every stage on one command.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ciuic demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("o", "ciuic-demo", "folder for the demo's files")
+	block := fs.Bool("block", false, "run the built-in transformer block instead of the language model")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if err := demoMain(*dir, stdout); err != nil {
+	main := llmDemo
+	if *block {
+		main = demoMain
+	}
+	if err := main(*dir, stdout); err != nil {
 		fmt.Fprintf(stderr, "ciuic demo: %v\n", err)
 		return 1
 	}

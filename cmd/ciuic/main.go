@@ -19,7 +19,7 @@ type command struct {
 
 // commands is the table of subcommands, in the order `ciuic -h` lists them.
 var commands = []command{
-	{"demo", "compile, draw and run the built-in transformer-block example", runDemo},
+	{"demo", "compile, draw and run the embedded llama2.c model (-block: the transformer-block example)", runDemo},
 	{"run", "run a model once on inputs from .npy files or seeded random values", runRun},
 	{"bench", "time a model over repeated runs (median, p10, p90, min; -json)", runBench},
 	{"generate", "generate text with a llama2.c checkpoint, as llama2.c's run does (KV cache, prefill)", runGenerate},

@@ -53,49 +53,49 @@ func Lower(c *Checkpoint) (*ir.Graph, error) {
 		}
 		return g.AddConst(name, ir.NewTensorF32([]int64{in, out}, t))
 	}
-	node := func(op, domain, group string, in []*ir.Value, attrs ir.Attrs, out string) *ir.Value {
+	// Nodes are named after the checkpoint's modules (layers.3.q); they get no Group:
+	// fusion groups would interleave with per-layer clusters, which Graphviz cannot lay out.
+	node := func(op, domain string, in []*ir.Value, attrs ir.Attrs, out string) *ir.Value {
 		n := g.NewNode(op, in, attrs, out)
-		n.Domain, n.Name, n.Group = domain, out, group
+		n.Domain, n.Name = domain, out
 		return n.Outputs[0]
 	}
-	onnx := func(op, group string, out string, in ...*ir.Value) *ir.Value {
-		return node(op, "", group, in, nil, out)
+	onnx := func(op string, out string, in ...*ir.Value) *ir.Value {
+		return node(op, "", in, nil, out)
 	}
 	eps := ir.Attrs{"epsilon": ir.FloatAttr(1e-5)}
 
 	emb := g.AddConst("tok_embeddings.weight", ir.NewTensorF32([]int64{int64(c.VocabSize), d}, c.TokenEmbedding))
-	x := node("Gather", "", "", []*ir.Value{emb, tokens}, ir.Attrs{"axis": ir.IntAttr(0)}, "x")
+	x := node("Gather", "", []*ir.Value{emb, tokens}, ir.Attrs{"axis": ir.IntAttr(0)}, "x")
 	for l := range c.Layers {
 		p := fmt.Sprintf("layers.%d.", l)
-		att := p + "attention"
-		xn := node("RMSNorm", ir.CiuicDomain, att, []*ir.Value{x, vec(p+"attention_norm.weight", c.RMSAtt[l])}, eps, p+"attention_norm")
-		q := onnx("MatMul", att, p+"q", xn, mat(p+"attention.wq.weight", c.WQ[l], d, d))
-		k := onnx("MatMul", att, p+"k", xn, mat(p+"attention.wk.weight", c.WK[l], kv, d))
-		v := onnx("MatMul", att, p+"v", xn, mat(p+"attention.wv.weight", c.WV[l], kv, d))
+		xn := node("RMSNorm", ir.CiuicDomain, []*ir.Value{x, vec(p+"attention_norm.weight", c.RMSAtt[l])}, eps, p+"attention_norm")
+		q := onnx("MatMul", p+"q", xn, mat(p+"attention.wq.weight", c.WQ[l], d, d))
+		k := onnx("MatMul", p+"k", xn, mat(p+"attention.wk.weight", c.WK[l], kv, d))
+		v := onnx("MatMul", p+"v", xn, mat(p+"attention.wv.weight", c.WV[l], kv, d))
 		rope := ir.Attrs{"head_size": ir.IntAttr(hs)}
-		q = node("RoPE", ir.CiuicDomain, att, []*ir.Value{q, pos}, rope, p+"q_rot")
-		k = node("RoPE", ir.CiuicDomain, att, []*ir.Value{k, pos}, rope, p+"k_rot")
-		kc := node("KVCacheUpdate", ir.CiuicDomain, att, []*ir.Value{kcache[l], k, pos}, nil, p+"k_cache")
-		vc := node("KVCacheUpdate", ir.CiuicDomain, att, []*ir.Value{vcache[l], v, pos}, nil, p+"v_cache")
-		a := node("CachedAttention", ir.CiuicDomain, att, []*ir.Value{q, kc, vc, pos},
+		q = node("RoPE", ir.CiuicDomain, []*ir.Value{q, pos}, rope, p+"q_rot")
+		k = node("RoPE", ir.CiuicDomain, []*ir.Value{k, pos}, rope, p+"k_rot")
+		kc := node("KVCacheUpdate", ir.CiuicDomain, []*ir.Value{kcache[l], k, pos}, nil, p+"k_cache")
+		vc := node("KVCacheUpdate", ir.CiuicDomain, []*ir.Value{vcache[l], v, pos}, nil, p+"v_cache")
+		a := node("CachedAttention", ir.CiuicDomain, []*ir.Value{q, kc, vc, pos},
 			ir.Attrs{"num_heads": ir.IntAttr(int64(c.Heads)), "kv_num_heads": ir.IntAttr(int64(c.KVHeads))}, p+"attn")
-		o := onnx("MatMul", att, p+"attn_out", a, mat(p+"attention.wo.weight", c.WO[l], d, d))
-		x = onnx("Add", att, p+"h", x, o)
+		o := onnx("MatMul", p+"attn_out", a, mat(p+"attention.wo.weight", c.WO[l], d, d))
+		x = onnx("Add", p+"h", x, o)
 
-		ffn := p + "feed_forward"
-		hn := node("RMSNorm", ir.CiuicDomain, ffn, []*ir.Value{x, vec(p+"ffn_norm.weight", c.RMSFFN[l])}, eps, p+"ffn_norm")
-		h1 := onnx("MatMul", ffn, p+"w1_out", hn, mat(p+"feed_forward.w1.weight", c.W1[l], hd, d))
-		h3 := onnx("MatMul", ffn, p+"w3_out", hn, mat(p+"feed_forward.w3.weight", c.W3[l], hd, d))
-		silu := onnx("Mul", ffn, p+"silu", h1, onnx("Sigmoid", ffn, p+"sigmoid", h1))
-		gated := onnx("Mul", ffn, p+"gated", silu, h3)
-		f := onnx("MatMul", ffn, p+"ffn_out", gated, mat(p+"feed_forward.w2.weight", c.W2[l], d, hd))
-		x = onnx("Add", ffn, p+"out", x, f)
+		hn := node("RMSNorm", ir.CiuicDomain, []*ir.Value{x, vec(p+"ffn_norm.weight", c.RMSFFN[l])}, eps, p+"ffn_norm")
+		h1 := onnx("MatMul", p+"w1_out", hn, mat(p+"feed_forward.w1.weight", c.W1[l], hd, d))
+		h3 := onnx("MatMul", p+"w3_out", hn, mat(p+"feed_forward.w3.weight", c.W3[l], hd, d))
+		silu := onnx("Mul", p+"silu", h1, onnx("Sigmoid", p+"sigmoid", h1))
+		gated := onnx("Mul", p+"gated", silu, h3)
+		f := onnx("MatMul", p+"ffn_out", gated, mat(p+"feed_forward.w2.weight", c.W2[l], d, hd))
+		x = onnx("Add", p+"out", x, f)
 	}
 	// Only the last token's logits are needed: the next token follows it.
 	last := g.AddConst("last", ir.NewTensorI64([]int64{1}, []int64{-1}))
-	x = node("Gather", "", "", []*ir.Value{x, last}, ir.Attrs{"axis": ir.IntAttr(0)}, "x_last")
-	x = node("RMSNorm", ir.CiuicDomain, "", []*ir.Value{x, vec("norm.weight", c.RMSFinal)}, eps, "norm")
-	logits := onnx("MatMul", "", OutputLogits, x, mat("output.weight", c.Classifier, int64(c.VocabSize), d))
+	x = node("Gather", "", []*ir.Value{x, last}, ir.Attrs{"axis": ir.IntAttr(0)}, "x_last")
+	x = node("RMSNorm", ir.CiuicDomain, []*ir.Value{x, vec("norm.weight", c.RMSFinal)}, eps, "norm")
+	logits := onnx("MatMul", OutputLogits, x, mat("output.weight", c.Classifier, int64(c.VocabSize), d))
 	g.Outputs = append(g.Outputs, logits)
 	if err := ir.InferTypes(g); err != nil {
 		return nil, err
