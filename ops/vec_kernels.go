@@ -107,29 +107,9 @@ func fastSoftmaxKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Ten
 	return one(y), nil
 }
 
-// SoftmaxRow sets dst = softmax(src) (one row, f32; dst may be src): the row maximum
-// subtracted, e^x by vec.Exp, the sum accumulated in float64, one multiply by 1/sum.
-func SoftmaxRow(dst, src []float32) {
-	m := float32(math.Inf(-1))
-	for _, v := range src {
-		m = max(m, v)
-	}
-	if math.IsInf(float64(m), 0) {
-		m = 0 // as the reference: keeps exp(x-m) defined when the row holds infinities
-	}
-	for j, v := range src {
-		dst[j] = v - m
-	}
-	vec.Exp(dst, dst)
-	sum := 0.0
-	for _, v := range dst {
-		sum += float64(v)
-	}
-	s := float32(1 / sum)
-	for j := range dst {
-		dst[j] *= s
-	}
-}
+// SoftmaxRow sets dst = softmax(src) (one row, f32; dst may be src) with vec.Softmax:
+// the row maximum subtracted, e^x, one multiply by the reciprocal of the sum.
+func SoftmaxRow(dst, src []float32) { vec.Softmax(dst, src) }
 
 // rowParam returns t's data if it is f32 with D elements all along its last axis
 // (shape [D] or [1, ..., D]), else nil.

@@ -162,6 +162,7 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 	})
 	// Groups of k per pass: a B panel slice of kcg·NR·4 bytes stays in L1.
 	kcg := max(16, min(G, l1Bytes/2/(4*nr)))
+	kcg = (G + (G+kcg-1)/kcg - 1) / ((G + kcg - 1) / kcg) // equal blocks: no short last pass
 	mb := max(mr, l2Bytes/2/(4*kcg)/mr*mr)
 	mpb := mb / mr
 	npb := max(1, min(npanels, 256/nr))

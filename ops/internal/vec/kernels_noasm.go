@@ -12,3 +12,6 @@ func sigmoidAVX512(n int, dst, src *float32)  { panic("vec: no assembly") }
 func siluAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
 func geluAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
 func geluTanhAVX512(n int, dst, src *float32) { panic("vec: no assembly") }
+
+func maxAVX512(n int, src *float32) float32                       { panic("vec: no assembly") }
+func expSubSumAVX512(n int, dst, src *float32, m float32) float32 { panic("vec: no assembly") }

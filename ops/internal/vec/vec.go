@@ -7,7 +7,10 @@
 // math package over a dense sweep): Exp 2e-7 relative, Erf and Tanh 1e-6 relative.
 package vec
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 const (
 	log2e   = 1.44269504088896341
@@ -129,5 +132,64 @@ func GeluTanh(dst, src []float32) {
 func Relu(dst, src []float32) {
 	for i, x := range src[:len(dst)] {
 		dst[i] = max(x, 0)
+	}
+}
+
+// Softmax sets dst = softmax(src) for one row (dst may be src): the row maximum
+// subtracted (0 if it is infinite, as the reference kernel does), e^x, and one multiply
+// by the reciprocal of the sum. The assembly sums in 16 float32 lanes, the Go code in
+// float64; either way the result depends only on the row.
+func Softmax(dst, src []float32) {
+	src = src[:len(dst)]
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	full := 0
+	if useAsm.Load() {
+		full = n / 16
+	}
+	m := float32(math.Inf(-1))
+	if full > 0 {
+		m = maxAVX512(full, unsafe.SliceData(src))
+	}
+	for _, v := range src[16*full:] {
+		m = max(m, v)
+	}
+	for _, v := range src[:16*full] { // NaN: VMAXPS may skip it; the builtin max keeps it
+		if v != v {
+			m = v
+			break
+		}
+	}
+	if math.IsInf(float64(m), 0) {
+		m = 0
+	}
+	var s float32
+	if full > 0 {
+		s = expSubSumAVX512(full, unsafe.SliceData(dst), unsafe.SliceData(src), m)
+		if rest := n - 16*full; rest > 0 {
+			var buf [16]float32
+			for j, v := range src[16*full:] {
+				buf[j] = v - m
+			}
+			expAVX512(1, &buf[0], &buf[0])
+			for j, v := range buf[:rest] {
+				dst[16*full+j] = v
+				s += v
+			}
+		}
+	} else {
+		sum := 0.0
+		for j, v := range src {
+			e := exp1(v - m)
+			dst[j] = e
+			sum += float64(e)
+		}
+		s = float32(sum)
+	}
+	r := 1 / s
+	for j := range dst {
+		dst[j] *= r
 	}
 }

@@ -4,6 +4,12 @@
 
 package vec
 
+// maxAVX512 returns the maximum of n blocks of 16 floats (n > 0); see package vec.
+func maxAVX512(n int, src *float32) float32
+
+// expSubSumAVX512 sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.
+func expSubSumAVX512(n int, dst *float32, src *float32, m float32) float32
+
 // expAVX512 maps n blocks of 16 floats; see package vec.
 func expAVX512(n int, dst *float32, src *float32)
 

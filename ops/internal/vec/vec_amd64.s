@@ -4,6 +4,115 @@
 
 #include "textflag.h"
 
+// func maxAVX512(n int, src *float32) float32
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ    n+0(FP), AX
+	MOVQ    src+8(FP), CX
+	VMOVUPS (CX), Z0
+	ADDQ    $0x40, CX
+	DECQ    AX
+
+max_loop:
+	TESTQ  AX, AX
+	JZ     max_done
+	VMAXPS (CX), Z0, Z0
+	ADDQ   $0x40, CX
+	DECQ   AX
+	JMP    max_loop
+
+max_done:
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VMAXPS        X1, X0, X0
+	MOVSS         X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSubSumAVX512(n int, dst *float32, src *float32, m float32) float32
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·expSubSumAVX512(SB), NOSPLIT, $0-36
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVSS        m+24(FP), X0
+	VBROADCASTSS X0, Z5
+	VXORPS       Z6, Z6, Z6
+	JMP          ess_consts
+
+ess_loop:
+	TESTQ        AX, AX
+	JZ           ess_done
+	VMOVUPS      (DX), Z0
+	VSUBPS       Z5, Z0, Z0
+	VMINPS       Z0, Z8, Z1
+	VMAXPS       Z1, Z9, Z1
+	VMULPS       Z10, Z1, Z2
+	VRNDSCALEPS  $0x00, Z2, Z2
+	VFNMADD231PS Z11, Z2, Z1
+	VFNMADD231PS Z12, Z2, Z1
+	VMOVAPS      Z13, Z3
+	VFMADD213PS  Z14, Z1, Z3
+	VFMADD213PS  Z15, Z1, Z3
+	VFMADD213PS  Z16, Z1, Z3
+	VFMADD213PS  Z17, Z1, Z3
+	VFMADD213PS  Z18, Z1, Z3
+	VFMADD213PS  Z19, Z1, Z3
+	VFMADD213PS  Z19, Z1, Z3
+	VSCALEFPS    Z2, Z3, Z3
+	VMOVUPS      Z3, (CX)
+	VADDPS       Z3, Z6, Z6
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, CX
+	DECQ         AX
+	JMP          ess_loop
+
+ess_done:
+	VMOVAPS       Z6, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VADDPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VADDPS        X1, X0, X0
+	MOVSS         X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ess_consts:
+	MOVL         $0x42b20000, BX
+	VPBROADCASTD BX, Z8
+	MOVL         $0xc2d00000, BX
+	VPBROADCASTD BX, Z9
+	MOVL         $0x3fb8aa3b, BX
+	VPBROADCASTD BX, Z10
+	MOVL         $0x3f318000, BX
+	VPBROADCASTD BX, Z11
+	MOVL         $0xb95e8083, BX
+	VPBROADCASTD BX, Z12
+	MOVL         $0x39506967, BX
+	VPBROADCASTD BX, Z13
+	MOVL         $0x3ab743ce, BX
+	VPBROADCASTD BX, Z14
+	MOVL         $0x3c088908, BX
+	VPBROADCASTD BX, Z15
+	MOVL         $0x3d2aa9c1, BX
+	VPBROADCASTD BX, Z16
+	MOVL         $0x3e2aaaaa, BX
+	VPBROADCASTD BX, Z17
+	MOVL         $0x3f000000, BX
+	VPBROADCASTD BX, Z18
+	MOVL         $0x3f800000, BX
+	VPBROADCASTD BX, Z19
+	JMP          ess_loop
+
 // func expAVX512(n int, dst *float32, src *float32)
 // Requires: AVX, AVX512F
 TEXT ·expAVX512(SB), NOSPLIT, $0-24

@@ -107,3 +107,46 @@ func testSpecial(t *testing.T) {
 		t.Errorf("Exp(NaN) = %v", nan[0])
 	}
 }
+
+func TestSoftmax(t *testing.T) {
+	for _, impl := range Available() {
+		t.Run(impl, func(t *testing.T) {
+			defer SetImpl("")
+			SetImpl(impl)
+			for _, n := range []int{1, 3, 15, 16, 17, 63, 65, 1000} {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(math.Sin(float64(i)*1.7)) * 20
+				}
+				m := math.Inf(-1)
+				for _, v := range x {
+					m = max(m, float64(v))
+				}
+				sum := 0.0
+				for _, v := range x {
+					sum += math.Exp(float64(v) - m)
+				}
+				y := make([]float32, n)
+				Softmax(y, x)
+				for i, v := range x {
+					want := math.Exp(float64(v)-m) / sum
+					if d := math.Abs(float64(y[i]) - want); d > 1e-6*want+1e-12 {
+						t.Fatalf("n=%d: y[%d] = %v, want %v", n, i, y[i], want)
+					}
+				}
+			}
+			y := make([]float32, 20)
+			x := make([]float32, 20)
+			x[3] = float32(math.NaN())
+			Softmax(y, x)
+			if !math.IsNaN(float64(y[0])) {
+				t.Errorf("a NaN in the row: y[0] = %v, want NaN", y[0])
+			}
+			x[3] = float32(math.Inf(1))
+			Softmax(y, x)
+			if y[3] == y[3] || y[0] != 0 { // as the reference: Inf/Inf at the Inf, 0 elsewhere
+				t.Errorf("row with +Inf: %v, want [0 0 0 NaN]", y[:4])
+			}
+		})
+	}
+}

@@ -36,6 +36,7 @@ func (k *vk) bits(b uint32) VecPhysical {
 }
 
 func vecKernels() {
+	softmaxKernels()
 	unary("expAVX512", func(k *vk, x VecPhysical) VecPhysical { k.exp(x, Z1, Z2, Z3); return Z3 })
 	unary("erfAVX512", func(k *vk, x VecPhysical) VecPhysical { k.erf(x, Z1, Z2, Z3); return Z3 })
 	unary("tanhAVX512", func(k *vk, x VecPhysical) VecPhysical { k.tanh(x, Z1, Z2, Z3); return Z3 })
@@ -149,4 +150,76 @@ func (k *vk) sigmoid(x, out VecPhysical) {
 	k.exp(Z4, Z1, Z2, out)
 	VADDPS(k.c(1), out, out)
 	VDIVPS(out, k.c(1), out)
+}
+
+// softmaxKernels emits the row kernels of Softmax: the maximum of n blocks of 16, and
+// dst = e^(src - m) with the sum of the results (16 lane sums, added in a fixed order
+// at the end, so the sum depends only on the row).
+func softmaxKernels() {
+	TEXT("maxAVX512", NOSPLIT, "func(n int, src *float32) float32")
+	Doc("maxAVX512 returns the maximum of n blocks of 16 floats (n > 0); see package vec.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	VMOVUPS(Mem{Base: src}, Z0)
+	ADDQ(U8(64), src)
+	DECQ(n)
+	Label("max_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("max_done"))
+	VMAXPS(Mem{Base: src}, Z0, Z0)
+	ADDQ(U8(64), src)
+	DECQ(n)
+	JMP(LabelRef("max_loop"))
+	Label("max_done")
+	hreduce(VMAXPS)
+	Store(X0, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+
+	TEXT("expSubSumAVX512", NOSPLIT, "func(n int, dst, src *float32, m float32) float32")
+	Doc("expSubSumAVX512 sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.")
+	k := &vk{consts: map[uint32]VecPhysical{}}
+	n = Load(Param("n"), GP64())
+	dst := Load(Param("dst"), GP64())
+	src = Load(Param("src"), GP64())
+	VBROADCASTSS(Load(Param("m"), XMM()), Z5)
+	VXORPS(Z6, Z6, Z6)
+	JMP(LabelRef("ess_consts"))
+	Label("ess_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("ess_done"))
+	VMOVUPS(Mem{Base: src}, Z0)
+	VSUBPS(Z5, Z0, Z0)
+	k.exp(Z0, Z1, Z2, Z3)
+	VMOVUPS(Z3, Mem{Base: dst})
+	VADDPS(Z3, Z6, Z6)
+	ADDQ(U8(64), src)
+	ADDQ(U8(64), dst)
+	DECQ(n)
+	JMP(LabelRef("ess_loop"))
+	Label("ess_done")
+	VMOVAPS(Z6, Z0)
+	hreduce(VADDPS)
+	Store(X0, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+	Label("ess_consts")
+	g := GP32()
+	for _, b := range k.order {
+		MOVL(U32(b), g)
+		VPBROADCASTD(g, k.consts[b])
+	}
+	JMP(LabelRef("ess_loop"))
+}
+
+// hreduce folds the 16 lanes of Z0 into lane 0 with op: halves, then quarters, ...
+func hreduce(op func(ops ...Op)) {
+	VEXTRACTF32X8(U8(1), Z0, Y1)
+	op(Y1, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	op(X1, X0, X0)
+	VPERMILPS(U8(0x4e), X0, X1) // swap 64-bit halves
+	op(X1, X0, X0)
+	VPERMILPS(U8(0xb1), X0, X1) // swap neighbours
+	op(X1, X0, X0)
 }
