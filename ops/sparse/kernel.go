@@ -25,7 +25,9 @@ const chunk = 64
 // out in runs of whole query blocks of one head, which share their keys in cache.
 const queryBlock = 32
 
-// kernel computes ciuic.SparseAttention in f32. Per row (batch, head, query) it walks
+// kernel computes ciuic.SparseAttention in f32, one query row at a time with plain Go
+// dot products: the definition the registered tiled kernel (tiled.go) is tested
+// against, and the fallback to read first. Per row (batch, head, query) it walks
 // the kept key spans in order, chunk by chunk, keeping the running maximum m, the
 // running sum l and the unnormalised output acc (online softmax):
 //

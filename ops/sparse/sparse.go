@@ -38,7 +38,7 @@ func init() {
 	ir.MustRegister(&ir.Schema{Domain: Domain, Op: Op, MinInputs: 3, MaxInputs: 4, MinOutputs: 1, MaxOutputs: 1,
 		Attrs: attrs, Infer: infer,
 		Doc: "softmax(Q·Kᵀ·scale + mask)·V per head over only the keys the pattern keeps (window, blocks, stripes, global tokens); Q [B, S, H·D], K/V [B, T, Hkv·D]"})
-	ops.Register(Domain, Op, kernel, ir.F32)
+	ops.Register(Domain, Op, tiledKernel, ir.F32)
 	ops.RegisterCost(Domain, Op, cost)
 }
 

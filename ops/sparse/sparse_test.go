@@ -125,7 +125,7 @@ func TestMatchesDenseAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const B, H, Hkv, D = 2, 4, 2, 8
 	for _, p := range testPatterns {
-		for _, st := range [][2]int{{37, 37}, {5, 37}, {1, 20}} {
+		for _, st := range [][2]int{{37, 37}, {5, 37}, {1, 20}, {150, 600}} {
 			S, T := st[0], st[1]
 			q, k, v := randTensor(r, B, S, H*D), randTensor(r, B, T, Hkv*D), randTensor(r, B, T, Hkv*D)
 			attrs := p.Attrs()
@@ -142,8 +142,15 @@ func TestMatchesDenseAttention(t *testing.T) {
 			if e := relErr(got[0], want[0]); e > 1e-5 {
 				t.Errorf("%v S=%d T=%d: relative error %.3g vs dense", p, S, T, e)
 			}
-			// Another split of the same work gives the same bits.
-			again, err := kernel(parallel(3), []*ops.Tensor{q, k, v}, attrs)
+			// The row kernel agrees, and another split of the same work gives the same bits.
+			rows, err := kernel(nil, []*ops.Tensor{q, k, v}, attrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(rows[0], want[0]); e > 1e-5 {
+				t.Errorf("%v S=%d T=%d: row kernel: relative error %.3g vs dense", p, S, T, e)
+			}
+			again, err := tiledKernel(parallel(3), []*ops.Tensor{q, k, v}, attrs)
 			if err != nil {
 				t.Fatal(err)
 			}
