@@ -7,8 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops"
