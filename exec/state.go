@@ -116,7 +116,8 @@ func (st *Stepper) State() map[string]*ops.Tensor { return st.state }
 
 // Step runs the graph once on inputs (every graph input that is not state) and the
 // state, and returns the outputs in graph output order. Outputs may alias state and
-// are valid until the next step.
+// are valid until the next step, which may write over them: copy one before passing it
+// back as an input.
 func (st *Stepper) Step(ctx context.Context, inputs map[string]*ops.Tensor) (*Result, error) {
 	s := st.s
 	clear(st.inputs)

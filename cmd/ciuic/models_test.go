@@ -34,15 +34,24 @@ func TestRunAndBenchEveryModel(t *testing.T) {
 	}
 }
 
-// TestDemo runs the built-in example end to end.
+// TestDemo runs the built-in examples end to end: the language model (the default)
+// and the transformer block (-block).
 func TestDemo(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run([]string{"demo", "-o", t.TempDir()}, &out, &errb); code != 0 {
-		t.Fatalf("demo: exit %d: %s", code, errb.String())
-	}
-	for _, want := range []string{"graph ", "run ", "output "} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"compile  -O2", "graphviz ", "Once upon a time, there was a little boy named Timmy.", "decode 255 tokens", "int8 "}},
+		{[]string{"-block"}, []string{"graph ", "run ", "output "}},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"demo", "-o", t.TempDir()}, tc.args...), &out, &errb); code != 0 {
+			t.Fatalf("demo %v: exit %d: %s", tc.args, code, errb.String())
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("demo %v output lacks %q:\n%s", tc.args, want, out.String())
+			}
 		}
 	}
 }

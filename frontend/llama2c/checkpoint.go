@@ -76,16 +76,15 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.VocabSize < 0 {
 		c.VocabSize = -c.VocabSize
 	}
-	// Bounds that keep every size below computable in int without overflow; real
-	// models are far inside them.
-	const lim = 1 << 20
+	// Bounds that keep every size computable in int64 without overflow (WantBytes);
+	// real models are far inside them.
 	for _, f := range []struct {
-		name string
-		v    int
-	}{{"dim", c.Dim}, {"hidden_dim", c.HiddenDim}, {"n_layers", c.Layers}, {"n_heads", c.Heads},
-		{"n_kv_heads", c.KVHeads}, {"vocab_size", c.VocabSize}, {"seq_len", c.SeqLen}} {
-		if f.v <= 0 || f.v > lim {
-			return c, fmt.Errorf("header: %s = %d is out of range (1..%d)", f.name, f.v, lim)
+		name   string
+		v, lim int
+	}{{"dim", c.Dim, 1 << 16}, {"hidden_dim", c.HiddenDim, 1 << 18}, {"n_layers", c.Layers, 1 << 10}, {"n_heads", c.Heads, 1 << 12},
+		{"n_kv_heads", c.KVHeads, 1 << 12}, {"vocab_size", c.VocabSize, 1 << 22}, {"seq_len", c.SeqLen, 1 << 22}} {
+		if f.v <= 0 || f.v > f.lim {
+			return c, fmt.Errorf("header: %s = %d is out of range (1..%d)", f.name, f.v, f.lim)
 		}
 	}
 	if c.Dim%c.Heads != 0 {
