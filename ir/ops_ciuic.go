@@ -23,8 +23,8 @@ func init() {
 		Infer: inferRMSNorm, Doc: "X / sqrt(mean(X², last dim) + epsilon) * Scale"})
 	MustRegister(&Schema{Domain: CiuicDomain, Op: "Attention", MinInputs: 3, MaxInputs: 4, MinOutputs: 1, MaxOutputs: 1,
 		Attrs: map[string]AttrSpec{"num_heads": {Kind: AttrInt, Required: true}, "kv_num_heads": {Kind: AttrInt},
-			"scale": {Kind: AttrFloat}, "causal": {Kind: AttrInt}, "mask_kind": {Kind: AttrString}},
-		Infer: inferAttention, Doc: "softmax(Q·Kᵀ·scale + mask)·V per head; Q [B, S, H·D], K/V [B, T, Hkv·D], optional additive mask broadcast to [B, H, S, T]"})
+			"scale": {Kind: AttrFloat}, "causal": {Kind: AttrInt}, "mask_kind": {Kind: AttrString}, "mask_filter": {Kind: AttrFloat}},
+		Infer: inferAttention, Doc: "softmax(Q·Kᵀ·scale + mask)·V per head; Q [B, S, H·D], K/V [B, T, Hkv·D] or [B, Hkv, T, D] (a KV cache), optional mask broadcast to [B, H, S, T]: additive, or with mask_filter f multiplicative, s·m − (1−m)·f"})
 	MustRegister(&Schema{Domain: CiuicDomain, Op: "FusedElementwise", MinInputs: 1, MaxInputs: Variadic, MinOutputs: 1, MaxOutputs: 1,
 		Attrs: map[string]AttrSpec{"expr": {Kind: AttrString, Required: true}},
 		Infer: inferFusedElementwise, Doc: `one pass over memory computing expr, e.g. "Relu(Add(Mul(x0, x1), x2))", over broadcast inputs x0, x1, ...`})
@@ -103,37 +103,46 @@ func inferAttention(n *Node) ([]Type, error) {
 		return nil, err
 	}
 	q, k, v := inType(n, 0).Shape, inType(n, 1).Shape, inType(n, 2).Shape
-	if len(q) != 3 || len(k) != 3 || len(v) != 3 {
-		return nil, fmt.Errorf("Q, K, V must be 3-D [batch, seq, hidden], got %s, %s, %s", q, k, v)
-	}
 	h := n.Attrs.Int("num_heads", 0)
 	hkv := n.Attrs.Int("kv_num_heads", h)
 	if h <= 0 || hkv <= 0 || h%hkv != 0 {
 		return nil, fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
 	}
+	if len(q) != 3 || len(k) != len(v) || (len(k) != 3 && len(k) != 4) {
+		return nil, fmt.Errorf("Q must be [batch, seq, hidden] and K, V both [batch, seq, hidden] or [batch, kv_heads, seq, head], got %s, %s, %s", q, k, v)
+	}
 	if q[2].IsStatic() && q[2].Size%h != 0 {
 		return nil, fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q[2].Size, h)
 	}
-	if q[2].IsStatic() && k[2].IsStatic() && k[2].Size*h != q[2].Size*hkv {
-		return nil, fmt.Errorf("K hidden size %d does not match kv_num_heads %d with head size %d", k[2].Size, hkv, q[2].Size/h)
+	// T, and the K and V head sizes, in either layout.
+	var T, kHidden, vHidden Dim
+	if len(k) == 4 {
+		if k[1] != Static(hkv) || v[1] != Static(hkv) {
+			return nil, fmt.Errorf("K %s and V %s must have kv_num_heads=%d heads in dim 1", k, v, hkv)
+		}
+		T, kHidden, vHidden = k[2], mulDim(k[3], Static(hkv)), mulDim(v[3], Static(hkv))
+	} else {
+		T, kHidden, vHidden = k[1], k[2], v[2]
 	}
-	if !k.Equal(v) && !(k[2].IsStatic() && v[2].IsStatic()) {
-		return nil, fmt.Errorf("K %s and V %s differ", k, v)
+	if q[2].IsStatic() && kHidden.IsStatic() && kHidden.Size*h != q[2].Size*hkv {
+		return nil, fmt.Errorf("K hidden size %d does not match kv_num_heads %d with head size %d", kHidden.Size, hkv, q[2].Size/h)
 	}
 	switch mk := n.Attrs.String("mask_kind", ""); mk {
-	case "", "none", "causal", "padding", "constant", "banded", "additive":
+	case "", "none", "causal", "padding", "constant", "banded", "additive", "multiplicative":
 	default:
 		return nil, fmt.Errorf("unknown mask_kind %q", mk)
 	}
 	if hasInput(n, 3) {
 		m := inType(n, 3).Shape
-		if _, err := BroadcastShapes(m, Shape{q[0], Static(h), q[1], k[1]}); err != nil || len(m) > 4 {
-			return nil, fmt.Errorf("mask %s does not broadcast to [batch, heads, S, T] = [%s, %d, %s, %s]", m, q[0], h, q[1], k[1])
+		if _, err := BroadcastShapes(m, Shape{q[0], Static(h), q[1], T}); err != nil || len(m) > 4 {
+			return nil, fmt.Errorf("mask %s does not broadcast to [batch, heads, S, T] = [%s, %d, %s, %s]", m, q[0], h, q[1], T)
 		}
+	} else if n.Attrs.Has("mask_filter") {
+		return nil, fmt.Errorf("mask_filter without a mask")
 	}
 	hidden := q[2]
-	if v[2].IsStatic() {
-		hidden = Static(v[2].Size * h / hkv)
+	if vHidden.IsStatic() {
+		hidden = Static(vHidden.Size * h / hkv)
 	}
 	return one(Type{DType: dt, Shape: Shape{q[0], q[1], hidden}}), nil
 }

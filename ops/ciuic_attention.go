@@ -19,6 +19,32 @@ type attnGeom struct {
 	causal        bool
 	mask          []float32 // nil: no mask
 	maskStrides   []int     // strides of the mask broadcast to [B, H, S, T]
+	filter        float32   // with filtered: score·m − (1−m)·filter instead of score + m
+	filtered      bool
+	cache         bool // K and V are [B, Hkv, T, D] (a KV cache) rather than [B, T, Hkv·D]
+}
+
+// kRow is the offset of key t of batch b, kv head kvh, in K; likewise vRow in V.
+func (g *attnGeom) kRow(b, kvh, t int) int {
+	if g.cache {
+		return ((b*g.Hkv+kvh)*g.T + t) * g.D
+	}
+	return (b*g.T+t)*g.Hkv*g.D + kvh*g.D
+}
+
+func (g *attnGeom) vRow(b, kvh, t int) int {
+	if g.cache {
+		return ((b*g.Hkv+kvh)*g.T + t) * g.Dv
+	}
+	return (b*g.T+t)*g.Hkv*g.Dv + kvh*g.Dv
+}
+
+// applyMask combines a scaled score with mask value m.
+func (g *attnGeom) applyMask(score, m float32) float32 {
+	if g.filtered {
+		return score*m - (1-m)*g.filter
+	}
+	return score + m
 }
 
 // ciuic.Attention(Q[B, S, H·D], K[B, T, Hkv·D], V[B, T, Hkv·Dv], Mask?) computes, per
@@ -61,29 +87,47 @@ func attentionGeom(in []*Tensor, attrs ir.Attrs) (*attnGeom, error) {
 			return nil, fmt.Errorf("input %d is %s, want f32", i, t.DType)
 		}
 	}
-	if q.Rank() != 3 || k.Rank() != 3 || v.Rank() != 3 {
-		return nil, fmt.Errorf("Q, K, V must be 3-D [batch, seq, hidden], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
+	if q.Rank() != 3 || k.Rank() != v.Rank() || (k.Rank() != 3 && k.Rank() != 4) {
+		return nil, fmt.Errorf("Q must be [batch, seq, hidden] and K, V [batch, seq, hidden] or [batch, kv_heads, seq, head], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
 	}
 	h := attrs.Int("num_heads", 0)
 	hkv := attrs.Int("kv_num_heads", h)
 	if h <= 0 || hkv <= 0 || h%hkv != 0 {
 		return nil, fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
 	}
-	g := &attnGeom{B: q.Shape[0], S: q.Shape[1], T: k.Shape[1], H: int(h), Hkv: int(hkv), causal: attrs.Int("causal", 0) != 0}
-	if k.Shape[0] != g.B || v.Shape[0] != g.B || v.Shape[1] != g.T {
-		return nil, fmt.Errorf("batch and key lengths of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
-	}
+	g := &attnGeom{B: q.Shape[0], S: q.Shape[1], H: int(h), Hkv: int(hkv), causal: attrs.Int("causal", 0) != 0, cache: k.Rank() == 4}
 	if q.Shape[2]%g.H != 0 {
 		return nil, fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q.Shape[2], g.H)
 	}
 	g.D = q.Shape[2] / g.H
-	if k.Shape[2] != g.Hkv*g.D {
-		return nil, fmt.Errorf("K hidden size %d is not kv_num_heads %d times the head size %d", k.Shape[2], g.Hkv, g.D)
+	var kHidden, vHidden int
+	if g.cache {
+		if k.Shape[1] != g.Hkv || v.Shape[1] != g.Hkv || k.Shape[3] != g.D {
+			return nil, fmt.Errorf("K %v and V %v must be [batch, %d, T, %d]", k.Shape, v.Shape, g.Hkv, g.D)
+		}
+		g.T, kHidden, vHidden = k.Shape[2], k.Shape[3]*g.Hkv, v.Shape[3]*g.Hkv
+		if v.Shape[2] != g.T {
+			return nil, fmt.Errorf("key lengths of K %v and V %v disagree", k.Shape, v.Shape)
+		}
+	} else {
+		g.T, kHidden, vHidden = k.Shape[1], k.Shape[2], v.Shape[2]
+		if v.Shape[1] != g.T {
+			return nil, fmt.Errorf("key lengths of K %v and V %v disagree", k.Shape, v.Shape)
+		}
 	}
-	if v.Shape[2]%g.Hkv != 0 {
-		return nil, fmt.Errorf("V hidden size %d is not divisible by kv_num_heads %d", v.Shape[2], g.Hkv)
+	if k.Shape[0] != g.B || v.Shape[0] != g.B {
+		return nil, fmt.Errorf("batch sizes of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
 	}
-	g.Dv = v.Shape[2] / g.Hkv
+	if kHidden != g.Hkv*g.D {
+		return nil, fmt.Errorf("K hidden size %d is not kv_num_heads %d times the head size %d", kHidden, g.Hkv, g.D)
+	}
+	if vHidden%g.Hkv != 0 {
+		return nil, fmt.Errorf("V hidden size %d is not divisible by kv_num_heads %d", vHidden, g.Hkv)
+	}
+	g.Dv = vHidden / g.Hkv
+	if attrs.Has("mask_filter") {
+		g.filtered, g.filter = true, attrs.Float("mask_filter", 0)
+	}
 	g.scale = attrs.Float("scale", 0)
 	if !attrs.Has("scale") {
 		g.scale = float32(1 / math.Sqrt(float64(g.D)))
@@ -116,14 +160,14 @@ func (g *attnGeom) row(q, k, v, y []float32, r int, p []float64) {
 	}
 	m := math.Inf(-1)
 	for t := 0; t < visible; t++ {
-		krow := k[(b*g.T+t)*g.Hkv*g.D+kvh*g.D:][:g.D]
+		krow := k[g.kRow(b, kvh, t):][:g.D]
 		var dot float32
 		for d, qv := range qrow {
 			dot += qv * krow[d]
 		}
 		sc := dot * g.scale
 		if g.mask != nil {
-			sc += g.mask[mrow+t*g.maskStrides[3]]
+			sc = g.applyMask(sc, g.mask[mrow+t*g.maskStrides[3]])
 		}
 		p[t] = float64(sc)
 		m = max(m, p[t])
@@ -141,7 +185,7 @@ func (g *attnGeom) row(q, k, v, y []float32, r int, p []float64) {
 	}
 	for t := 0; t < visible; t++ {
 		w := float32(math.Exp(p[t]-m) / sum)
-		vrow := v[(b*g.T+t)*g.Hkv*g.Dv+kvh*g.Dv:][:g.Dv]
+		vrow := v[g.vRow(b, kvh, t):][:g.Dv]
 		for j, vv := range vrow {
 			out[j] += w * vv
 		}

@@ -50,10 +50,12 @@ func fastAttentionKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 // head computes the output of one (batch, head) pair into y.
 func (g *attnGeom) head(q, k, v, y []float32, b, h int, scores []float32) {
 	kvh := h / (g.H / g.Hkv)
-	kOff := b*g.T*g.Hkv*g.D + kvh*g.D
-	vOff := b*g.T*g.Hkv*g.Dv + kvh*g.Dv
-	kp := gemm.PackB(nil, k[kOff:], g.D, g.T, g.Hkv*g.D, true)   // Kᵀ: D×T
-	vp := gemm.PackB(nil, v[vOff:], g.T, g.Dv, g.Hkv*g.Dv, false) // V: T×Dv
+	kld, vld := g.Hkv*g.D, g.Hkv*g.Dv // distance between keys (values) t and t+1
+	if g.cache {
+		kld, vld = g.D, g.Dv
+	}
+	kp := gemm.PackB(nil, k[g.kRow(b, kvh, 0):], g.D, g.T, kld, true)   // Kᵀ: D×T
+	vp := gemm.PackB(nil, v[g.vRow(b, kvh, 0):], g.T, g.Dv, vld, false) // V: T×Dv
 	for s0 := 0; s0 < g.S; s0 += attnBlock {
 		rows := min(attnBlock, g.S-s0)
 		sc := scores[:rows*g.T]
@@ -78,7 +80,7 @@ func (g *attnGeom) softmaxRow(row []float32, b, h, s int) {
 	if g.mask != nil {
 		mrow := b*g.maskStrides[0] + h*g.maskStrides[1] + s*g.maskStrides[2]
 		for t := 0; t < visible; t++ {
-			row[t] = row[t]*g.scale + g.mask[mrow+t*g.maskStrides[3]]
+			row[t] = g.applyMask(row[t]*g.scale, g.mask[mrow+t*g.maskStrides[3]])
 			mx = max(mx, row[t])
 		}
 	} else {

@@ -348,7 +348,7 @@ func TestAttentionErrors(t *testing.T) {
 	wantErr(t, "Attention", nil, "num_heads 0 must be positive", q, k, k)
 	wantErr(t, "Attention", ir.Attrs{"num_heads": ir.IntAttr(3), "kv_num_heads": ir.IntAttr(2)}, "multiple of kv_num_heads", q, k, k)
 	wantErr(t, "Attention", ir.Attrs{"num_heads": ir.IntAttr(3)}, "not divisible by num_heads 3", q, k, k)
-	wantErr(t, "Attention", h2, "must be 3-D", randF32(r, 2, 4), k, k)
+	wantErr(t, "Attention", h2, "Q must be [batch, seq, hidden]", randF32(r, 2, 4), k, k)
 	wantErr(t, "Attention", h2, "K hidden size 6", q, randF32(r, 1, 3, 6), k)
 	wantErr(t, "Attention", h2, "disagree", q, k, randF32(r, 1, 2, 4))
 	wantErr(t, "Attention", h2, "mask [3 3] does not broadcast", q, k, k, randF32(r, 3, 3))

@@ -25,14 +25,22 @@ var attentionPat = func() *Pat {
 		Op("Div", heads("q"), Const("qdiv")),
 		heads("q"),
 	)
-	qk := Op("MatMul", q, heads("k")).As("qk")
+	// K and V may also come from a KV cache, [B, Hkv, T, D] (past keys concatenated with
+	// the new ones), with K transposed for QKᵀ and optionally scaled there.
+	cacheK := Op("Transpose", Var("kc")).As("kc.t")
+	k := orPat(heads("k"), Op("Div", cacheK, Const("kdiv")), cacheK)
+	v := orPat(heads("v"), Var("vc"))
+	qk := Op("MatMul", q, k).As("qk")
 	scaled := orPat(
 		Comm("Mul", qk, Const("scale")),
 		Op("Div", qk, Const("div")),
 		qk,
 	)
-	scores := orPat(Comm("Add", scaled, Var("mask")), scaled)
-	pv := Op("MatMul", Op("Softmax", scores).As("softmax"), heads("v")).As("pv")
+	// Megatron's 0/1 mask: s·m − (1−m)·f, kept exactly as written (mask_filter).
+	filtered := Op("Sub", Comm("Mul", scaled, Var("fmask")),
+		Comm("Mul", Op("Sub", ConstNear("one", 1, 0), Var("fmask")), Const("filter")))
+	scores := orPat(filtered, Comm("Add", scaled, Var("mask")), scaled)
+	pv := Op("MatMul", Op("Softmax", scores).As("softmax"), v).As("pv")
 	return Op("Reshape", Op("Transpose", pv).As("merge"), Var("merge.shape"))
 }()
 
@@ -64,8 +72,8 @@ func fuseAttention(c *Context, g *ir.Graph) error {
 			c.Missed(sm, "attention: %v", err)
 			continue
 		}
-		in := []*ir.Value{m.V["q"], m.V["k"], m.V["v"]}
-		if mask := m.V["mask"]; mask != nil {
+		in := []*ir.Value{m.V["q"], first(m.V["k"], m.V["kc"]), first(m.V["v"], m.V["vc"])}
+		if mask := first(m.V["mask"], m.V["fmask"]); mask != nil {
 			in = append(in, mask)
 		}
 		b := &Builder{g: g, at: root, group: c.NewGroup()}
@@ -111,7 +119,16 @@ func attentionAttrs(m *Match) (ir.Attrs, error) {
 		}
 		return nil
 	}
-	for _, err := range []error{perm("q.t", 0, 2, 1, 3), perm("k.t", 0, 2, 3, 1), perm("v.t", 0, 2, 1, 3), perm("merge", 0, 2, 1, 3)} {
+	checks := []error{perm("q.t", 0, 2, 1, 3), perm("merge", 0, 2, 1, 3)}
+	if _, ok := m.N["k.t"]; ok {
+		checks = append(checks, perm("k.t", 0, 2, 3, 1))
+	} else {
+		checks = append(checks, perm("kc.t", 0, 1, 3, 2))
+	}
+	if _, ok := m.N["v.t"]; ok {
+		checks = append(checks, perm("v.t", 0, 2, 1, 3))
+	}
+	for _, err := range checks {
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +138,9 @@ func attentionAttrs(m *Match) (ir.Attrs, error) {
 	}
 	var heads, headDim ir.Dim
 	for _, x := range []string{"q", "k", "v"} {
+		if _, ok := m.V[x]; !ok {
+			continue // from a KV cache: checked below
+		}
 		in, split := m.V[x].Type.Shape, m.N[x+".split"].Outputs[0].Type.Shape
 		if len(in) != 3 || len(split) != 4 {
 			return nil, fmt.Errorf("%s %s is not split from [batch, seq, hidden] into heads (%s)", x, in, split)
@@ -137,6 +157,24 @@ func attentionAttrs(m *Match) (ir.Attrs, error) {
 			return nil, fmt.Errorf("%s splits into %s heads of %s, q into %s of %s", x, split[2], split[3], heads, headDim)
 		}
 	}
+	kvHeads := heads
+	for _, x := range []string{"kc", "vc"} {
+		c, ok := m.V[x]
+		if !ok {
+			continue
+		}
+		s := c.Type.Shape
+		if len(s) != 4 || !s[1].IsStatic() || heads.Size%max(s[1].Size, 1) != 0 || s[1].Size == 0 {
+			return nil, fmt.Errorf("%s %s is not a [batch, kv_heads, seq, head] cache for %s heads", c, s, heads)
+		}
+		if s[3] != headDim {
+			return nil, fmt.Errorf("%s %s has head size %s, q has %s", c, s, s[3], headDim)
+		}
+		kvHeads = s[1]
+	}
+	if kc, vc := m.V["kc"], m.V["vc"]; (kc == nil) != (vc == nil) {
+		return nil, fmt.Errorf("keys and values differ in layout (one from a cache, one split from hidden)")
+	}
 	merged := m.Root.Outputs[0].Type.Shape
 	if q := m.V["q"].Type.Shape; len(merged) != 3 || merged[0] != q[0] || merged[1] != q[1] || merged[2] != q[2] {
 		return nil, fmt.Errorf("heads merge to %s, not [batch, seq, hidden] of q %s", merged, q)
@@ -151,7 +189,7 @@ func attentionAttrs(m *Match) (ir.Attrs, error) {
 			scale *= s
 		}
 	}
-	for _, name := range []string{"qdiv", "div"} {
+	for _, name := range []string{"qdiv", "kdiv", "div"} {
 		if v, ok := m.V[name]; ok {
 			s, err := scalarOf(v)
 			if err != nil {
@@ -161,6 +199,17 @@ func attentionAttrs(m *Match) (ir.Attrs, error) {
 		}
 	}
 	attrs := ir.Attrs{"num_heads": ir.IntAttr(heads.Size), "scale": ir.FloatAttr(float32(scale)), "mask_kind": ir.StringAttr("none")}
+	if kvHeads != heads {
+		attrs["kv_num_heads"] = ir.IntAttr(kvHeads.Size)
+	}
+	if _, ok := m.V["fmask"]; ok {
+		f, err := scalarOf(m.V["filter"])
+		if err != nil {
+			return nil, err
+		}
+		attrs["mask_kind"] = ir.StringAttr("multiplicative")
+		attrs["mask_filter"] = ir.FloatAttr(float32(f))
+	}
 	if mask := m.V["mask"]; mask != nil {
 		kind, causal := maskKind(mask)
 		attrs["mask_kind"] = ir.StringAttr(kind)
@@ -224,4 +273,14 @@ func maskKind(mask *ir.Value) (string, bool) {
 		return "banded", false
 	}
 	return "constant", false
+}
+
+// first returns the first non-nil value.
+func first(vs ...*ir.Value) *ir.Value {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
 }
