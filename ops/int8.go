@@ -66,15 +66,15 @@ func PackInt8(ctx *KernelContext, w *Tensor) (*PackedInt8, error) {
 	case ir.I8:
 		return PackInt8Slice(ctx, Elems[int8](w), K, N), nil
 	case ir.U8:
-		d := Elems[uint8](w)
-		return &PackedInt8{K: K, N: N, flip: true, p: gemm.PackI8(par(ctx), K, N, func(k, j int) int8 { return int8(d[k*N+j] ^ 0x80) })}, nil
+		return &PackedInt8{K: K, N: N, flip: true, p: gemm.PackI8Rows(par(ctx), Elems[uint8](w), K, N, true)}, nil
 	}
 	return nil, fmt.Errorf("PackInt8: want i8 or u8, got %s", w.DType)
 }
 
 // PackInt8Slice packs s8 weights given row-major (K×N, element (k, j) at w[k*N+j]).
 func PackInt8Slice(ctx *KernelContext, w []int8, K, N int) *PackedInt8 {
-	return &PackedInt8{K: K, N: N, p: gemm.PackI8(par(ctx), K, N, func(k, j int) int8 { return w[k*N+j] })}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
+	return &PackedInt8{K: K, N: N, p: gemm.PackI8Rows(par(ctx), b, K, N, false)}
 }
 
 // prepackedI8 maps constant 8-bit tensors (weakly, by identity) to their packed form.

@@ -3,8 +3,10 @@ package ops
 import (
 	"fmt"
 	"math"
+	"weak"
 
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 // Fast kernels on the int8 GEMM: ONNX MatMulInteger and DynamicQuantizeLinear (u8),
@@ -93,11 +95,8 @@ func fastDynQuantKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Te
 	los, his := make([]float32, nchunks), make([]float32, nchunks)
 	ctx.ParallelFor(nchunks, 1, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
-			lo, hi := float32(0), float32(0)
-			for _, v := range xs[c*grain : min(len(xs), (c+1)*grain)] {
-				lo, hi = min(lo, v), max(hi, v)
-			}
-			los[c], his[c] = lo, hi
+			lo, hi := vec.MinMax(xs[c*grain : min(len(xs), (c+1)*grain)])
+			los[c], his[c] = min(lo, 0), max(hi, 0)
 		}
 	})
 	lo, hi := 0.0, 0.0
@@ -111,18 +110,20 @@ func fastDynQuantKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Te
 	}
 	q := make([]uint8, len(xs))
 	if scale != 0 {
-		ctx.ParallelFor(len(xs), elemGrain, func(l, h int) {
-			for i := l; i < h; i++ {
-				q[i] = uint8(min(max(math.RoundToEven(float64(xs[i]/scale))+zp, 0), 255))
-			}
-		})
+		ctx.ParallelFor(len(xs), elemGrain, func(l, h int) { vec.QuantizeU8(q[l:h], xs[l:h], scale, int32(zp)) })
 	}
 	return []*Tensor{MustFromSlice(in[0].Shape, q), Scalar(scale), Scalar(uint8(zp))}, nil
 }
 
-// fastDenseInt8 is ciuic.DenseInt8's product on the int8 GEMM (see SetInt8Gemm): W
-// prepacked (or packed per call), the dequantization, bias and activation fused.
+// fastDenseInt8 is ciuic.DenseInt8's product on the int8 GEMM (see SetInt8Gemm), the
+// dequantization, bias and activation fused. W is DenseInt8's constant weight (its
+// contract: the same tensor on every call), so it is packed on first use and kept.
 func fastDenseInt8(ctx *KernelContext, o *Int8Operands) (bool, error) {
+	if _, ok := prepackedI8.Load(weak.Make(o.W)); !ok {
+		if err := prepackInt8(ctx, o.W); err != nil {
+			return false, err
+		}
+	}
 	w, err := packedInt8For(ctx, o.W)
 	if err != nil {
 		return false, err

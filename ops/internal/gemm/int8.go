@@ -22,13 +22,12 @@ import (
 //
 // Implementations:
 //   - vnni: AVX-512 VNNI VPDPBUSD, 8×48 tiles (24 zmm accumulators).
+//   - avx2: 6×8 tiles, exact: B widened to int16 with VPMOVSXBW, A packed as int16,
+//     VPMADDWD (int16 pairs to exact int32). Not VPMADDUBSW: it adds two u8·s8
+//     products into a saturating int16 (255·127·2 > 32767), exact only for 7-bit
+//     weights, and ciuic's integer results must equal the reference (MatMulInteger)
+//     for all 8-bit inputs. The price is half VPMADDUBSW's multiply rate.
 //   - go: the same layout in Go, 4×16 tiles.
-//
-// There is no AVX2 VPMADDUBSW kernel: VPMADDUBSW adds two u8·s8 products into a
-// saturating int16 (255·127·2 > 32767), which is exact only for 7-bit weights. ciuic's
-// integer results must equal the reference exactly (MatMulInteger) for all 8-bit
-// inputs, so on CPUs without VNNI the Go kernel runs; an exact AVX2 kernel
-// (VPMOVSXBW + VPMADDWD on int16 pairs) is the next step.
 
 // KernelI8 is one implementation of the int8 microkernel.
 type KernelI8 struct {
@@ -36,10 +35,12 @@ type KernelI8 struct {
 	MR, NR int
 	micro  func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)
 	gemv   func(kg int, a *uint8, b *int8, c *int32)
+	a16    bool // A is packed as int16 (2 bytes per element)
 }
 
 var (
 	kernI8VNNI = &KernelI8{Name: "vnni", MR: 8, NR: 48, micro: igemmVNNI8x48, gemv: igemvVNNI48}
+	kernI8AVX2 = &KernelI8{Name: "avx2", MR: 6, NR: 8, micro: igemmAVX2x6x8, a16: true}
 	kernI8Go   = &KernelI8{Name: "go", MR: 4, NR: 16}
 	activeI8   atomic.Pointer[KernelI8]
 )
@@ -57,6 +58,9 @@ func AvailableI8() []string {
 	if asmAvailable && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI {
 		names = append(names, kernI8VNNI.Name)
 	}
+	if asmAvailable && cpu.X86.HasAVX2 {
+		names = append(names, kernI8AVX2.Name)
+	}
 	return append(names, kernI8Go.Name)
 }
 
@@ -72,7 +76,7 @@ func SetImplI8(name string) error {
 	}
 	for _, a := range avail {
 		if a == name {
-			activeI8.Store(map[string]*KernelI8{"vnni": kernI8VNNI, "go": kernI8Go}[name])
+			activeI8.Store(map[string]*KernelI8{"vnni": kernI8VNNI, "avx2": kernI8AVX2, "go": kernI8Go}[name])
 			return nil
 		}
 	}
@@ -128,6 +132,37 @@ func PackI8(par Parallel, K, N int, b func(k, j int) int8) *PackedI8 {
 	return p
 }
 
+// PackI8Rows is PackI8 for a row-major source (element (k, j) at b[k*N+j]); with flip,
+// the bytes are u8 and stored as s8 b^0x80 (= b-128).
+func PackI8Rows(par Parallel, b []byte, K, N int, flip bool) *PackedI8 {
+	kern := activeI8.Load()
+	nr := kern.NR
+	panels := (N + nr - 1) / nr
+	K4 := k4(K)
+	p := &PackedI8{K: K, N: N, ColSum: make([]int32, N), kern: kern, data: make([]int8, panels*nr*K4)}
+	x := byte(0)
+	if flip {
+		x = 0x80
+	}
+	par.run(panels, max(1, (1<<14)/max(1, K*nr)), func(lo, hi int) {
+		for jp := lo; jp < hi; jp++ {
+			dst := p.panel(jp)
+			j0 := jp * nr
+			w := min(nr, N-j0)
+			sums := p.ColSum[j0:][:w]
+			for k := 0; k < K; k++ {
+				d := dst[(k>>2)*nr*4+k&3:]
+				for j, v := range b[k*N+j0:][:w] {
+					s := int8(v ^ x)
+					d[4*j] = s
+					sums[j] += int32(s)
+				}
+			}
+		}
+	})
+	return p
+}
+
 // AI8 is the u8 left operand, M×K, row i at Data[i*LD:].
 type AI8 struct {
 	Data  []uint8
@@ -154,10 +189,19 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 		gemvI8(par, kern, a, b, c, ldc, epi)
 		return
 	}
-	ap := make([]uint8, mpanels*mr*K4)
+	esz := 1 // bytes per packed A element
+	if kern.a16 {
+		esz = 2
+	}
+	ap := make([]uint8, mpanels*mr*K4*esz)
 	par.run(mpanels, max(1, (1<<15)/max(1, K*mr)), func(lo, hi int) {
 		for ip := lo; ip < hi; ip++ {
-			packAI8(ap[ip*mr*K4:][:mr*K4], a, ip*mr, mr, K)
+			dst := ap[ip*mr*K4*esz:][:mr*K4*esz]
+			if kern.a16 {
+				packAI16(dst, a, ip*mr, mr, K)
+			} else {
+				packAI8(dst, a, ip*mr, mr, K)
+			}
 		}
 	})
 	// Groups of k per pass: a B panel slice of kcg·NR·4 bytes stays in L1.
@@ -188,7 +232,7 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 					j0 := jp * nr
 					w := min(nr, N-j0)
 					for ip := ip0; ip < ip1; ip++ {
-						apan := ap[ip*mr*K4+g0*mr*4:]
+						apan := ap[(ip*mr*K4+g0*mr*4)*esz:]
 						i0 := ip * mr
 						h := min(mr, M-i0)
 						if h == mr && w == nr {
@@ -234,6 +278,17 @@ func packAI8(dst []uint8, a AI8, i0, mr, K int) {
 		}
 		for k := 4 * G; k < K; k++ {
 			dst[G*mr*4+i*4+k-4*G] = row[k]
+		}
+	}
+}
+
+// packAI16 is packAI8 with each element widened to a little-endian int16.
+func packAI16(dst []uint8, a AI8, i0, mr, K int) {
+	h := min(mr, a.M-i0)
+	d16 := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst)/2)
+	for i := 0; i < h; i++ {
+		for k, v := range a.Data[(i0+i)*a.LD:][:K] {
+			d16[(k>>2)*mr*4+i*4+k&3] = uint16(v)
 		}
 	}
 }

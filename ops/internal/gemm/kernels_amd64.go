@@ -21,3 +21,6 @@ func igemmVNNI8x48(kg int, a *uint8, b *int8, c *int32, ldc int, add int)
 
 // igemvVNNI48 computes 48 int32 outputs of a u8 vector times an s8 panel; see gemvI8 in asmgen.
 func igemvVNNI48(kg int, a *uint8, b *int8, c *int32)
+
+// igemmAVX2x6x8 computes a 6x8 int32 tile of C (A packed as int16); see microkernelI8AVX2 in asmgen.
+func igemmAVX2x6x8(kg int, a *uint8, b *int8, c *int32, ldc int, add int)

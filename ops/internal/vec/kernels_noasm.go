@@ -15,3 +15,6 @@ func geluTanhAVX512(n int, dst, src *float32) { panic("vec: no assembly") }
 
 func maxAVX512(n int, src *float32) float32                       { panic("vec: no assembly") }
 func expSubSumAVX512(n int, dst, src *float32, m float32) float32 { panic("vec: no assembly") }
+
+func minMaxAVX512(n int, src *float32) (lo, hi float32)                   { panic("vec: no assembly") }
+func quantizeU8AVX512(n int, dst *uint8, src *float32, scale, zp float32) { panic("vec: no assembly") }

@@ -193,3 +193,41 @@ func Softmax(dst, src []float32) {
 		dst[j] *= r
 	}
 }
+
+// MinMax returns the minimum and maximum of x (+Inf and -Inf for an empty x). With
+// NaNs in x the result is unspecified.
+func MinMax(x []float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	full := 0
+	if useAsm.Load() {
+		full = len(x) / 16
+	}
+	if full > 0 {
+		lo, hi = minMaxAVX512(full, unsafe.SliceData(x))
+	}
+	for _, v := range x[16*full:] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi
+}
+
+// QuantizeU8 sets dst[i] = saturate(roundHalfEven(src[i] / scale) + zp) to [0, 255],
+// the division in float32: ONNX QuantizeLinear's u8 rule, bit for bit (a NaN gives 0).
+func QuantizeU8(dst []uint8, src []float32, scale float32, zp int32) {
+	src = src[:len(dst)]
+	full := 0
+	if useAsm.Load() {
+		full = len(dst) / 16
+	}
+	if full > 0 {
+		quantizeU8AVX512(full, unsafe.SliceData(dst), unsafe.SliceData(src), scale, float32(zp))
+	}
+	z := float64(zp)
+	for i, v := range src[16*full:] {
+		q := min(max(math.RoundToEven(float64(v/scale))+z, 0), 255)
+		if q != q {
+			q = 0
+		}
+		dst[16*full+i] = uint8(q)
+	}
+}

@@ -10,6 +10,12 @@ func maxAVX512(n int, src *float32) float32
 // expSubSumAVX512 sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.
 func expSubSumAVX512(n int, dst *float32, src *float32, m float32) float32
 
+// minMaxAVX512 returns the minimum and maximum of n blocks of 16 floats (n > 0); see package vec.
+func minMaxAVX512(n int, src *float32) (lo float32, hi float32)
+
+// quantizeU8AVX512 quantizes n blocks of 16 floats to u8; see package vec.
+func quantizeU8AVX512(n int, dst *uint8, src *float32, scale float32, zp float32)
+
 // expAVX512 maps n blocks of 16 floats; see package vec.
 func expAVX512(n int, dst *float32, src *float32)
 

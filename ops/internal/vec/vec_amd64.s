@@ -113,6 +113,82 @@ ess_consts:
 	VPBROADCASTD BX, Z19
 	JMP          ess_loop
 
+// func minMaxAVX512(n int, src *float32) (lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ    n+0(FP), AX
+	MOVQ    src+8(FP), CX
+	VMOVUPS (CX), Z0
+	VMOVAPS Z0, Z2
+	ADDQ    $0x40, CX
+	DECQ    AX
+
+mm_loop:
+	TESTQ  AX, AX
+	JZ     mm_done
+	VMINPS (CX), Z0, Z0
+	VMAXPS (CX), Z2, Z2
+	ADDQ   $0x40, CX
+	DECQ   AX
+	JMP    mm_loop
+
+mm_done:
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VMINPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMINPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMINPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VMINPS        X1, X0, X0
+	MOVSS         X0, lo+16(FP)
+	VMOVAPS       Z2, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VMAXPS        X1, X0, X0
+	MOVSS         X0, hi+20(FP)
+	VZEROUPPER
+	RET
+
+// func quantizeU8AVX512(n int, dst *uint8, src *float32, scale float32, zp float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·quantizeU8AVX512(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVSS        scale+24(FP), X0
+	VBROADCASTSS X0, Z4
+	MOVSS        zp+28(FP), X0
+	VBROADCASTSS X0, Z5
+	VXORPS       Z6, Z6, Z6
+	MOVL         $0x437f0000, BX
+	VPBROADCASTD BX, Z7
+
+q_loop:
+	TESTQ       AX, AX
+	JZ          q_done
+	VMOVUPS     (DX), Z0
+	VDIVPS      Z4, Z0, Z0
+	VRNDSCALEPS $0x00, Z0, Z0
+	VADDPS      Z5, Z0, Z0
+	VMAXPS      Z6, Z0, Z0
+	VMINPS      Z7, Z0, Z0
+	VCVTPS2DQ   Z0, Z0
+	VPMOVUSDB   Z0, (CX)
+	ADDQ        $0x40, DX
+	ADDQ        $0x10, CX
+	DECQ        AX
+	JMP         q_loop
+
+q_done:
+	VZEROUPPER
+	RET
+
 // func expAVX512(n int, dst *float32, src *float32)
 // Requires: AVX, AVX512F
 TEXT ·expAVX512(SB), NOSPLIT, $0-24

@@ -150,3 +150,43 @@ func TestSoftmax(t *testing.T) {
 		})
 	}
 }
+
+func TestQuantizeU8(t *testing.T) {
+	x := make([]float32, 1000)
+	for i := range x {
+		x[i] = float32(i-500) / 7 // many exact halves after the division below
+	}
+	x[3], x[4], x[5] = float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())
+	for _, impl := range Available() {
+		t.Run(impl, func(t *testing.T) {
+			defer SetImpl("")
+			SetImpl(impl)
+			for _, n := range []int{1, 15, 16, 17, 1000} {
+				for _, c := range []struct {
+					scale float32
+					zp    int32
+				}{{1.0 / 14, 128}, {0.5, 0}, {0.0390625, 255}} {
+					got := make([]uint8, n)
+					QuantizeU8(got, x[:n], c.scale, c.zp)
+					for i, v := range x[:n] {
+						q := min(max(math.RoundToEven(float64(v/c.scale))+float64(c.zp), 0), 255)
+						if q != q {
+							q = 0
+						}
+						if got[i] != uint8(q) {
+							t.Fatalf("n=%d scale %v zp %d: q(%v) = %d, want %d", n, c.scale, c.zp, v, got[i], uint8(q))
+						}
+					}
+				}
+				lo, hi := MinMax(x[6:max(6, n)])
+				wlo, whi := float32(math.Inf(1)), float32(math.Inf(-1))
+				for _, v := range x[6:max(6, n)] {
+					wlo, whi = min(wlo, v), max(whi, v)
+				}
+				if lo != wlo || hi != whi {
+					t.Fatalf("n=%d: MinMax = %v, %v, want %v, %v", n, lo, hi, wlo, whi)
+				}
+			}
+		})
+	}
+}

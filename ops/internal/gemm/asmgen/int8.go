@@ -130,3 +130,71 @@ func gemvI8(name string, nvec int) {
 	VZEROUPPER()
 	RET()
 }
+
+// microkernelI8AVX2 emits the exact AVX2 int8 kernel on the same B layout as the VNNI
+// one (groups of 4 k per column), for mr rows × 8 columns. VPMADDUBSW would add two
+// u8·s8 products into a saturating int16 (255·127·2 > 32767), so instead B is widened
+// to int16 (VPMOVSXBW) and A is packed as int16 (kg groups of mr·4 int16): VPMADDWD
+// gives exact int32 sums of pairs, so each column keeps two partial sums (lanes 2j,
+// 2j+1) until the end, where VPHADDD adds them and VPERMQ puts the columns in order.
+func microkernelI8AVX2(name string, mr int) {
+	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)")
+	Doc(fmt.Sprintf("%s computes a %dx8 int32 tile of C (A packed as int16); see microkernelI8AVX2 in asmgen.", name, mr))
+	ymm := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+	k := Load(Param("kg"), GP64())
+	ap := Load(Param("a"), GP64())
+	bp := Load(Param("b"), GP64())
+	acc := func(i, j int) VecPhysical { return ymm[2*i+j] } // j: columns 0-3, 4-7
+	b0, b1 := ymm[2*mr], ymm[2*mr+1]
+	av, t := ymm[2*mr+2], ymm[2*mr+3]
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			VPXOR(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_loop")
+	VPMOVSXBW(Mem{Base: bp}, b0)
+	VPMOVSXBW(Mem{Base: bp, Disp: 16}, b1)
+	for i := 0; i < mr; i++ {
+		VPBROADCASTQ(Mem{Base: ap, Disp: 8 * i}, av)
+		VPMADDWD(b0, av, t)
+		VPADDD(t, acc(i, 0), acc(i, 0))
+		VPMADDWD(b1, av, t)
+		VPADDD(t, acc(i, 1), acc(i, 1))
+	}
+	ADDQ(U32(8*mr), ap)
+	ADDQ(U8(32), bp)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_store")
+	for i := 0; i < mr; i++ {
+		VPHADDD(acc(i, 1), acc(i, 0), acc(i, 0))
+		VPERMQ(U8(0xd8), acc(i, 0), acc(i, 0))
+	}
+	cp := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	add := Load(Param("add"), GP64())
+	TESTQ(add, add)
+	JZ(LabelRef(name + "_overwrite"))
+	row := GP64()
+	MOVQ(cp, row)
+	for i := 0; i < mr; i++ {
+		VPADDD(Mem{Base: row}, acc(i, 0), acc(i, 0))
+		if i < mr-1 {
+			ADDQ(ldc, row)
+		}
+	}
+	Label(name + "_overwrite")
+	for i := 0; i < mr; i++ {
+		VMOVDQU(acc(i, 0), Mem{Base: cp})
+		if i < mr-1 {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}

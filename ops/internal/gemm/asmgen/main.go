@@ -39,6 +39,7 @@ func main() {
 	gemv("sgemvAVX2x16", 2, 32, ymm, false)
 	microkernelI8("igemmVNNI8x48", 8, 3)
 	gemvI8("igemvVNNI48", 3)
+	microkernelI8AVX2("igemmAVX2x6x8", 6)
 	Generate()
 }
 

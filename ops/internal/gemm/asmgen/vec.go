@@ -37,6 +37,7 @@ func (k *vk) bits(b uint32) VecPhysical {
 
 func vecKernels() {
 	softmaxKernels()
+	quantKernels()
 	unary("expAVX512", func(k *vk, x VecPhysical) VecPhysical { k.exp(x, Z1, Z2, Z3); return Z3 })
 	unary("erfAVX512", func(k *vk, x VecPhysical) VecPhysical { k.erf(x, Z1, Z2, Z3); return Z3 })
 	unary("tanhAVX512", func(k *vk, x VecPhysical) VecPhysical { k.tanh(x, Z1, Z2, Z3); return Z3 })
@@ -222,4 +223,64 @@ func hreduce(op func(ops ...Op)) {
 	op(X1, X0, X0)
 	VPERMILPS(U8(0xb1), X0, X1) // swap neighbours
 	op(X1, X0, X0)
+}
+
+// quantKernels emits the u8 quantization kernels: the minimum and maximum of a slice,
+// and q = saturate(roundHalfEven(x / scale) + zp) with the division in float32, as
+// ONNX QuantizeLinear and DynamicQuantizeLinear compute it.
+func quantKernels() {
+	TEXT("minMaxAVX512", NOSPLIT, "func(n int, src *float32) (lo, hi float32)")
+	Doc("minMaxAVX512 returns the minimum and maximum of n blocks of 16 floats (n > 0); see package vec.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	VMOVUPS(Mem{Base: src}, Z0)
+	VMOVAPS(Z0, Z2)
+	ADDQ(U8(64), src)
+	DECQ(n)
+	Label("mm_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("mm_done"))
+	VMINPS(Mem{Base: src}, Z0, Z0)
+	VMAXPS(Mem{Base: src}, Z2, Z2)
+	ADDQ(U8(64), src)
+	DECQ(n)
+	JMP(LabelRef("mm_loop"))
+	Label("mm_done")
+	hreduce(VMINPS)
+	Store(X0, ReturnIndex(0))
+	VMOVAPS(Z2, Z0)
+	hreduce(VMAXPS)
+	Store(X0, ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+
+	TEXT("quantizeU8AVX512", NOSPLIT, "func(n int, dst *uint8, src *float32, scale, zp float32)")
+	Doc("quantizeU8AVX512 quantizes n blocks of 16 floats to u8; see package vec.")
+	n = Load(Param("n"), GP64())
+	dst := Load(Param("dst"), GP64())
+	src = Load(Param("src"), GP64())
+	VBROADCASTSS(Load(Param("scale"), XMM()), Z4)
+	VBROADCASTSS(Load(Param("zp"), XMM()), Z5)
+	g := GP32()
+	VXORPS(Z6, Z6, Z6)
+	MOVL(U32(0x437f0000), g) // 255.0
+	VPBROADCASTD(g, Z7)
+	Label("q_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("q_done"))
+	VMOVUPS(Mem{Base: src}, Z0)
+	VDIVPS(Z4, Z0, Z0)
+	VRNDSCALEPS(U8(0), Z0, Z0) // round half to even
+	VADDPS(Z5, Z0, Z0)
+	VMAXPS(Z6, Z0, Z0)
+	VMINPS(Z7, Z0, Z0)
+	VCVTPS2DQ(Z0, Z0)
+	VPMOVUSDB(Z0, Mem{Base: dst})
+	ADDQ(U8(64), src)
+	ADDQ(U8(16), dst)
+	DECQ(n)
+	JMP(LabelRef("q_loop"))
+	Label("q_done")
+	VZEROUPPER()
+	RET()
 }
