@@ -291,6 +291,10 @@ func approximateAttention(c *Context, g *ir.Graph, at *ir.Node, spec SparseSpec)
 	pat.Causal = pat.WindowRight == 0
 	if spec.Block > 0 {
 		pat = sparse.Pattern{Causal: pat.Causal, BlockSize: spec.Block, LocalBlocks: (spec.Window + spec.Block - 1) / spec.Block, GlobalTokens: spec.Global}
+		if mask != nil && len(in) == 3 { // blocks are not a band: the mask still has to drop what it dropped
+			in = at.Inputs[:4]
+			maskNote = "mask kept as an input (blocks do not contain its band)"
+		}
 	}
 	attrs := pat.Attrs()
 	copyAttrs(attrs, at.Attrs, "num_heads", "kv_num_heads", "scale")
