@@ -230,3 +230,29 @@ func TestParseSparseSpec(t *testing.T) {
 		}
 	}
 }
+
+// The end-to-end model: its 4096×4096 mask, computed from positions, is proved to be a
+// causal window of 256 without being materialised.
+func TestSparseBlockModel(t *testing.T) {
+	g, err := text.ParseFile("../testdata/sparse_block.ciu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(g, Config{Level: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := sparseNodes(g)
+	if len(ns) != 1 {
+		t.Fatalf("%d SparseAttention nodes, want 1:\n%s", len(ns), remarks(res))
+	}
+	p := ns[0].Attrs
+	if p.Int("causal", 0) != 1 || p.Int("window_left", -1) != 255 || p.Int("window_right", -1) != 0 || len(ns[0].Inputs) != 3 {
+		t.Errorf("pattern %v, want a causal window of 256 keys and no mask", p)
+	}
+	for _, n := range g.Nodes {
+		if n.Op == "Where" || n.Op == "Range" {
+			t.Errorf("mask node %s survived", n.Ref())
+		}
+	}
+}
