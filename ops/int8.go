@@ -120,26 +120,27 @@ type int8Product struct {
 
 // run computes acc = Σ (a - aZero)(w - wZero) into c (M×N int32, row-major) and hands
 // each finished row segment (row i, columns [j0, j0+len(acc))) to epi.
+//
+// Σ(a-za)(w-zw) = Σaw - za·Σ_k w + zw·(K·za - Σ_k a): with one za the first two
+// corrections are per column and precomputed (colAdd); the last is per row and column
+// and only there when some zw != 0.
 func (o *int8Product) run(ctx *KernelContext, c []int32, epi func(i, j0 int, acc []int32)) {
 	w := o.w
 	N, K := w.N, o.K
-	wz := func(j int) int32 { // w's zero point in the packed (s8) domain
-		z := int32(0)
+	zw := make([]int32, N) // w's zero points in the packed (s8) domain
+	anyWZ := false
+	for j := range zw {
 		switch len(o.wZero) {
-		case 1:
-			z = o.wZero[0]
 		case 0:
+		case 1:
+			zw[j] = o.wZero[0]
 		default:
-			z = o.wZero[j]
+			zw[j] = o.wZero[j]
 		}
 		if w.flip {
-			z -= 128
+			zw[j] -= 128
 		}
-		return z
-	}
-	anyWZ := w.flip
-	for _, z := range o.wZero {
-		anyWZ = anyWZ || z != 0
+		anyWZ = anyWZ || zw[j] != 0
 	}
 	var rowSum []int32
 	if anyWZ {
@@ -152,19 +153,31 @@ func (o *int8Product) run(ctx *KernelContext, c []int32, epi func(i, j0 int, acc
 			rowSum[i] = s
 		}
 	}
-	gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: K}, w.p, c, N, func(i, j0 int, acc []int32) {
+	var colAdd []int32 // -za·Σw + zw·K·za, for a single za
+	if len(o.aZero) == 1 {
 		za := o.aZero[0]
-		if len(o.aZero) > 1 {
-			za = o.aZero[i]
+		colAdd = make([]int32, N)
+		for j := range colAdd {
+			colAdd[j] = -za*w.p.ColSum[j] + zw[j]*int32(K)*za
 		}
-		// Σ(a-za)(w-zw) = Σaw - za·Σw - zw·Σa + K·za·zw
-		for j := range acc {
-			v := acc[j] - za*w.p.ColSum[j0+j]
-			if anyWZ {
-				zw := wz(j0 + j)
-				v += zw * (int32(K)*za - rowSum[i])
+	}
+	gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: K}, w.p, c, N, func(i, j0 int, acc []int32) {
+		n := len(acc)
+		if colAdd != nil {
+			for j, v := range colAdd[j0:][:n] {
+				acc[j] += v
 			}
-			acc[j] = v
+		} else {
+			za := o.aZero[i]
+			for j, s := range w.p.ColSum[j0:][:n] {
+				acc[j] += -za*s + zw[j0+j]*int32(K)*za
+			}
+		}
+		if anyWZ {
+			rs := rowSum[i]
+			for j, z := range zw[j0:][:n] {
+				acc[j] -= z * rs
+			}
 		}
 		if epi != nil {
 			epi(i, j0, acc)
@@ -193,7 +206,7 @@ func perChannel(name string, v []float32, n int) error {
 }
 
 // dequantEpilogue returns the f32 epilogue y = act(float32(acc)·(aScale[i]·wScale[j]) + bias[j])
-// (bias may be nil).
+// (bias may be nil). With one aScale the products aScale·wScale[j] are computed once.
 func dequantEpilogue(y []float32, N int, aScale, wScale []float32, bias []float32, act string) (func(i, j0 int, acc []int32), error) {
 	f, ok := activations[act]
 	if !ok {
@@ -202,21 +215,44 @@ func dequantEpilogue(y []float32, N int, aScale, wScale []float32, bias []float3
 	if bias != nil && len(bias) != N {
 		return nil, fmt.Errorf("bias has %d elements, want %d", len(bias), N)
 	}
-	epi := &gemm.Epilogue{Bias: bias, Act: f}
-	return func(i, j0 int, acc []int32) {
-		sa := aScale[0]
-		if len(aScale) > 1 {
-			sa = aScale[i]
-		}
-		row := y[i*N+j0:][:len(acc)]
-		for j, v := range acc {
+	if bias == nil {
+		bias = make([]float32, N) // adding +0 leaves every value (and -0 + +0 is +0, as the reference's sum)
+	}
+	var scale []float32
+	if len(aScale) == 1 {
+		scale = make([]float32, N)
+		for j := range scale {
 			sw := wScale[0]
 			if len(wScale) > 1 {
-				sw = wScale[j0+j]
+				sw = wScale[j]
 			}
-			row[j] = float32(v) * (sa * sw)
+			scale[j] = aScale[0] * sw
 		}
-		epi.Apply(row, j0)
+	}
+	return func(i, j0 int, acc []int32) {
+		n := len(acc)
+		row := y[i*N+j0:][:n]
+		var s []float32
+		if scale != nil {
+			s = scale[j0:][:n]
+		} else { // per-row activation scales
+			var buf [64]float32 // a segment is at most one panel (NR <= 48) wide
+			s = buf[:n]
+			for j := range s {
+				sw := wScale[0]
+				if len(wScale) > 1 {
+					sw = wScale[j0+j]
+				}
+				s[j] = aScale[i] * sw
+			}
+		}
+		b := bias[j0:][:n]
+		for j, v := range acc {
+			row[j] = float32(v)*s[j] + b[j]
+		}
+		if f != nil {
+			f(row)
+		}
 	}, nil
 }
 
