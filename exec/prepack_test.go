@@ -59,3 +59,37 @@ func TestPrepackOncePerSession(t *testing.T) {
 		t.Errorf("after 3 runs, %d matrices packed, want 2 (at session creation only)", n)
 	}
 }
+
+// TestPrepackInt8OncePerSession is TestPrepackOncePerSession for MatMulInteger's
+// 8-bit weight.
+func TestPrepackInt8OncePerSession(t *testing.T) {
+	g := ir.NewGraph("prepack8")
+	x := g.AddInput("x", ir.T(ir.U8, ir.S(3, 20)))
+	w := make([]byte, 20*30)
+	for i := range w {
+		w[i] = byte(i * 7)
+	}
+	c := g.AddConst("w", &ir.Tensor{DType: ir.I8, Shape: []int64{20, 30}, Data: w})
+	g.NewNode("MatMulInteger", []*ir.Value{x, c}, nil, "y")
+	g.Outputs = []*ir.Value{g.Nodes[0].Outputs[0]}
+	if err := ir.InferTypes(g); err != nil {
+		t.Fatal(err)
+	}
+	before := ops.GemmPacks()
+	s, err := NewSession(g, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ops.New(ir.U8, 3, 20)
+	for i := range in.Data.([]uint8) {
+		in.Data.([]uint8)[i] = uint8(i * 13)
+	}
+	for range 2 {
+		if _, err := s.Run(context.Background(), map[string]*ops.Tensor{"x": in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ops.GemmPacks() - before; n != 1 {
+		t.Errorf("session creation and 2 runs packed %d matrices, want 1", n)
+	}
+}

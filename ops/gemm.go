@@ -60,8 +60,8 @@ func PackBTransposed(ctx *KernelContext, bt *Tensor) (*PackedMatrix, error) {
 // packs counts the matrices packed so far, by Prepack or per call (GemmPacks).
 var packs atomic.Int64
 
-// GemmPacks is how many f32 weight matrices have been packed in this process, by
-// Prepack or for a single call: a test of a session checks with it that constant
+// GemmPacks is how many weight matrices (f32 for the GEMM, 8-bit for the int8 GEMM)
+// have been packed in this process, by Prepack or for a single call: a test of a session checks with it that constant
 // weights are packed once, at session creation, and never by a run.
 func GemmPacks() int64 { return packs.Load() }
 

@@ -66,6 +66,7 @@ func PackInt8(ctx *KernelContext, w *Tensor) (*PackedInt8, error) {
 	case ir.I8:
 		return PackInt8Slice(ctx, Elems[int8](w), K, N), nil
 	case ir.U8:
+		packs.Add(1)
 		return &PackedInt8{K: K, N: N, flip: true, p: gemm.PackI8Rows(par(ctx), Elems[uint8](w), K, N, true)}, nil
 	}
 	return nil, fmt.Errorf("PackInt8: want i8 or u8, got %s", w.DType)
@@ -73,6 +74,7 @@ func PackInt8(ctx *KernelContext, w *Tensor) (*PackedInt8, error) {
 
 // PackInt8Slice packs s8 weights given row-major (K×N, element (k, j) at w[k*N+j]).
 func PackInt8Slice(ctx *KernelContext, w []int8, K, N int) *PackedInt8 {
+	packs.Add(1)
 	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
 	return &PackedInt8{K: K, N: N, p: gemm.PackI8Rows(par(ctx), b, K, N, false)}
 }
