@@ -59,6 +59,7 @@ type tileWorker struct {
 	sc         []float32   // tileQ × tileK scores, then weights
 	kp         []float32   // the group's keys [k0, k1) as Kᵀ, panels of nr keys
 	vp         [][]float32 // the group's values, one panel of nr value columns each
+	vt         []float32   // one tile of values packed as a whole matrix
 	k0, k1     int
 	acc, tmp   []float32 // tileQ × Dv
 	m, l, corr []float32 // per row: running max, running sum, this tile's correction
@@ -132,9 +133,7 @@ func (w *tileWorker) block(q, y []float32, b, h, s0 int) {
 				continue
 			}
 			tmp := w.tmp[:rows*g.Dv]
-			for jp := range w.vp {
-				gemm.Mul(nil, gemm.A{Data: sc, M: rows, LD: kt}, w.values(jp, t0, kt), gemm.C{Data: tmp[jp*w.nr:], LD: g.Dv}, nil)
-			}
+			gemm.Mul(nil, gemm.A{Data: sc, M: rows, LD: kt}, w.valueTile(t0, kt), gemm.C{Data: tmp, LD: g.Dv}, nil)
 			for i := 0; i < rows; i++ {
 				a, t, c := acc[i*g.Dv:][:g.Dv], tmp[i*g.Dv:][:g.Dv], w.corr[i]
 				for j := range a {
@@ -168,30 +167,38 @@ func (w *tileWorker) weights(row []float32, i, b, h, s, t0, from int) bool {
 	}
 	ninf := float32(math.Inf(-1))
 	mx := ninf
-	next := t0 // keys [next, sp.Lo) are dropped
+	// Pass 1: dropped keys get weight 0 straight away; kept ones are scaled (and masked)
+	// and their maximum taken.
+	next := t0
 	for _, sp := range w.spans[i] {
-		lo, hi := max(sp.Lo, from), min(sp.Hi, t1)
+		lo, hi := max(sp.Lo, from, next), min(sp.Hi, t1)
 		if lo >= hi {
 			continue
 		}
-		for t := next; t < lo; t++ {
-			row[t-t0] = ninf
-		}
-		for t := lo; t < hi; t++ {
-			x := row[t-t0] * g.scale
-			if mrow >= 0 {
-				x += g.mask[mrow+t*g.ms[3]]
+		clear(row[next-t0 : lo-t0])
+		seg := row[lo-t0 : hi-t0]
+		if mrow < 0 {
+			for j, x := range seg {
+				x *= g.scale
+				seg[j] = x
+				if x > mx {
+					mx = x
+				}
 			}
-			row[t-t0] = x
-			mx = max(mx, x)
+		} else {
+			for j, x := range seg {
+				x = x*g.scale + g.mask[mrow+(lo+j)*g.ms[3]]
+				seg[j] = x
+				if x > mx {
+					mx = x
+				}
+			}
 		}
 		next = hi
 	}
-	for t := next; t < t1; t++ {
-		row[t-t0] = ninf
-	}
+	clear(row[next-t0:])
 	if mx == ninf {
-		clear(row) // nothing kept here: this tile adds nothing to the row
+		clear(row) // nothing kept here (or all masked): this tile adds nothing to the row
 		w.corr[i] = 1
 		return false
 	}
@@ -200,13 +207,23 @@ func (w *tileWorker) weights(row []float32, i, b, h, s, t0, from int) bool {
 	if w.m[i] != ninf {
 		c = expf(w.m[i] - m)
 	}
-	for j := range row {
-		row[j] -= m
-	}
-	vec.Exp(row, row)
+	// Pass 2: e^(x - m) over the kept keys, and their sum.
 	var sum float32
-	for _, p := range row {
-		sum += p
+	next = t0
+	for _, sp := range w.spans[i] {
+		lo, hi := max(sp.Lo, from, next), min(sp.Hi, t1)
+		if lo >= hi {
+			continue
+		}
+		seg := row[lo-t0 : hi-t0]
+		for j := range seg {
+			seg[j] -= m
+		}
+		vec.Exp(seg, seg)
+		for _, p := range seg {
+			sum += p
+		}
+		next = hi
 	}
 	w.m[i], w.l[i], w.corr[i] = m, w.l[i]*c+sum, c
 	return true
@@ -265,6 +282,25 @@ func (w *tileWorker) packV(v []float32, ld, n int) {
 			clear(d[cols:])
 		}
 	}
+}
+
+// valueTile packs the values of keys [t0, t0+kt) from the group's panels as one matrix
+// (kt × Dv), so that P·V is one GEMM (the GEMM packs P once, not once per panel).
+func (w *tileWorker) valueTile(t0, kt int) *gemm.Packed {
+	nr := w.nr
+	size := len(w.vp) * nr * kt
+	if cap(w.vt) < size {
+		w.vt = make([]float32, size)
+	}
+	data := w.vt[:size]
+	for jp, pan := range w.vp {
+		copy(data[jp*nr*kt:][:nr*kt], pan[(t0-w.k0)*nr:][:kt*nr])
+	}
+	p, err := gemm.FromPanels(w.impl, kt, w.g.Dv, data)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // values is value columns [jp·nr, jp·nr+nr) of keys [t0, t0+kt), packed.
