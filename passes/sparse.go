@@ -86,6 +86,10 @@ func sparseAttention(c *Context, g *ir.Graph) error {
 		if at.Op != "Attention" || at.Domain != ir.CiuicDomain {
 			continue
 		}
+		if why := unsupportedAttention(at); why != "" {
+			c.Missed(at, "sparse attention: %s", why)
+			continue
+		}
 		var ok bool
 		if spec.Window > 0 {
 			ok, err = approximateAttention(c, g, at, spec)
@@ -102,6 +106,26 @@ func sparseAttention(c *Context, g *ir.Graph) error {
 	c.Count("sparse attention", n)
 	removeDead(g)
 	return nil
+}
+
+// unsupportedAttention says why at has a form SparseAttention does not take, or "".
+func unsupportedAttention(at *ir.Node) string {
+	for i, v := range at.Inputs[:3] {
+		if len(v.Type.Shape) != 3 {
+			return fmt.Sprintf("input %d %s is not [batch, seq, hidden] (a KV cache layout)", i, v.Type)
+		}
+	}
+	if at.Attrs.Has("mask_filter") {
+		return "a multiplicative mask (mask_filter) is not supported"
+	}
+	for name := range at.Attrs {
+		switch name {
+		case "num_heads", "kv_num_heads", "scale", "causal", "mask_kind":
+		default:
+			return fmt.Sprintf("attribute %s is not understood by this pass", name)
+		}
+	}
+	return ""
 }
 
 // blockedValue is how negative a finite mask value must be to count as blocking exactly:

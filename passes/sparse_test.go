@@ -151,6 +151,7 @@ func TestSparseExactRefuses(t *testing.T) {
 		{"soft bias", "", bandMask(S, 2, 2, "-1.5"), ", @mask", "", "a soft bias"},
 		{"bert -10000", "", bandMask(S, 2, 2, "-10000.0"), ", @mask", "", "a soft bias"},
 		{"no mask", "", "", "", "", "no mask"},
+		{"multiplicative mask", "", bandMask(S, 2, 2, "1.0"), ", @mask", `, mask_filter: 10000.0`, "mask_filter"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g, g0 := attnGraph(t, S, c.inputs, c.body, c.mask, c.attrs)
