@@ -100,9 +100,13 @@ type Remark struct {
 }
 
 func (r Remark) String() string {
-	verb := "not fused"
+	did := "rewritten" // fusions say "fused", other rewrites (sparse attention, quantization) "rewritten"
+	if strings.HasPrefix(r.Pass, "fuse") {
+		did = "fused"
+	}
+	verb := "not " + did
 	if r.Fired {
-		verb = "fused"
+		verb = did
 	}
 	return fmt.Sprintf("%s: %s at %s: %s", r.Pass, verb, r.Node, r.Detail)
 }
