@@ -159,7 +159,7 @@ func TestSparseExactRefuses(t *testing.T) {
 			if n := len(sparseNodes(g)); n != 0 {
 				t.Fatalf("rewritten:\n%s", ir.Print(g))
 			}
-			if r := remarks(res); !strings.Contains(r, "not fused") || !strings.Contains(r, c.why) {
+			if r := remarks(res); !strings.Contains(r, "not rewritten") || !strings.Contains(r, c.why) {
 				t.Errorf("remark %q does not say %q", r, c.why)
 			}
 		})
