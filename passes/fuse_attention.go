@@ -63,12 +63,17 @@ func fuseAttention(c *Context, g *ir.Graph) error {
 			c.Missed(sm, "attention: %s", why)
 			continue
 		}
-		if err := m.Interior(g); err != nil {
+		attrs, err := attentionAttrs(m)
+		if err != nil {
 			c.Missed(sm, "attention: %v", err)
 			continue
 		}
-		attrs, err := attentionAttrs(m)
-		if err != nil {
+		readers := scoreShapeReaders(m)
+		if err := m.interiorExcept(g, readers); err != nil {
+			c.Missed(sm, "attention: %v", err)
+			continue
+		}
+		if err := rewireShapeReaders(g, m, readers, attrs.Int("num_heads", 0)); err != nil {
 			c.Missed(sm, "attention: %v", err)
 			continue
 		}
@@ -82,7 +87,7 @@ func fuseAttention(c *Context, g *ir.Graph) error {
 			c.Missed(sm, "attention: %v", err)
 			continue
 		}
-		if !out.Type.Equal(root.Outputs[0].Type) {
+		if !out.Type.Equal(root.Outputs[0].Type) && !moreKnown(out.Type, root.Outputs[0].Type) {
 			return fmt.Errorf("attention at %s: fused type %s, original %s", sm.Ref(), out.Type, root.Outputs[0].Type)
 		}
 		g.ReplaceAllUses(root.Outputs[0], out)
@@ -92,6 +97,11 @@ func fuseAttention(c *Context, g *ir.Graph) error {
 		fused++
 	}
 	c.Count("attention", fused)
+	if fused > 0 {
+		// The fused op may know dims the unfused chain had lost (a mask broadcast to "?"):
+		// let readers refine their types.
+		return inferShapes(c, g)
+	}
 	return nil
 }
 
@@ -176,7 +186,8 @@ func attentionAttrs(m *Match) (ir.Attrs, error) {
 		return nil, fmt.Errorf("keys and values differ in layout (one from a cache, one split from hidden)")
 	}
 	merged := m.Root.Outputs[0].Type.Shape
-	if q := m.V["q"].Type.Shape; len(merged) != 3 || merged[0] != q[0] || merged[1] != q[1] || merged[2] != q[2] {
+	compatible := func(a, b ir.Dim) bool { return a == b || a.IsUnknown() }
+	if q := m.V["q"].Type.Shape; len(merged) != 3 || !compatible(merged[0], q[0]) || !compatible(merged[1], q[1]) || !compatible(merged[2], q[2]) {
 		return nil, fmt.Errorf("heads merge to %s, not [batch, seq, hidden] of q %s", merged, q)
 	}
 	scale := 1.0
@@ -281,6 +292,83 @@ func first(vs ...*ir.Value) *ir.Value {
 		if v != nil {
 			return v
 		}
+	}
+	return nil
+}
+
+// scoreShapeReaders finds Shape nodes outside the pattern that read one of its [B, H, S, T]
+// score-shaped values (exporters compute mask slice bounds from the scores' shape). They
+// need only the shape, which rewireShapeReaders rebuilds from the inputs'.
+func scoreShapeReaders(m *Match) map[*ir.Node]bool {
+	in := map[*ir.Node]bool{}
+	for _, n := range m.Nodes {
+		in[n] = true
+	}
+	scores := m.N["qk"].Outputs[0].Type.Shape
+	readers := map[*ir.Node]bool{}
+	for _, n := range m.Nodes {
+		for _, o := range n.Outputs {
+			if o == nil || !o.Type.Shape.Equal(scores) || hasUnknownDims(o.Type.Shape) && len(o.Type.Shape) != 4 {
+				continue
+			}
+			for _, u := range o.Uses() {
+				if !in[u.Node] && u.Node.Op == "Shape" && u.Node.Domain == "" {
+					readers[u.Node] = true
+				}
+			}
+		}
+	}
+	return readers
+}
+
+func hasUnknownDims(s ir.Shape) bool {
+	for _, d := range s {
+		if d.IsUnknown() {
+			return true
+		}
+	}
+	return false
+}
+
+// rewireShapeReaders makes each Shape reader compute [B, H, S, T] from the shapes of q (B, S)
+// and of the keys (T) instead of reading the scores, so the scores can go.
+func rewireShapeReaders(g *ir.Graph, m *Match, readers map[*ir.Node]bool, heads int64) error {
+	for r := range readers {
+		b := &Builder{g: g, at: r}
+		q := m.V["q"]
+		keys, tAxis := m.V["k"], int64(1)
+		if kc := m.V["kc"]; kc != nil {
+			keys, tAxis = kc, 2
+		}
+		dim := func(v *ir.Value, axis int64) (*ir.Value, error) {
+			return b.Op("Shape", []*ir.Value{v}, ir.Attrs{"start": ir.IntAttr(axis), "end": ir.IntAttr(axis + 1)})
+		}
+		bd, err := dim(q, 0)
+		if err != nil {
+			return err
+		}
+		sd, err := dim(q, 1)
+		if err != nil {
+			return err
+		}
+		td, err := dim(keys, tAxis)
+		if err != nil {
+			return err
+		}
+		hd := b.Const("heads", ir.NewTensorI64([]int64{1}, []int64{heads}))
+		pieces := []*ir.Value{bd, hd, sd, td}
+		start, end := ir.ShapeRange(r, 4)
+		shape, err := b.Op("Concat", pieces[start:end], ir.Attrs{"axis": ir.IntAttr(0)})
+		if err != nil {
+			return err
+		}
+		if !shape.Type.Equal(r.Outputs[0].Type) {
+			b.discard()
+			return fmt.Errorf("rebuilt shape %s differs from %s", shape.Type, r.Outputs[0].Type)
+		}
+		g.ReplaceAllUses(r.Outputs[0], shape)
+		adoptName(g, r.Outputs[0], shape)
+		g.RemoveNode(r)
 	}
 	return nil
 }

@@ -222,7 +222,11 @@ func abs(x float64) float64 {
 
 // Interior checks that the matched nodes other than the root are used only inside the
 // match, so replacing the root removes them instead of duplicating their work.
-func (m *Match) Interior(g *ir.Graph) error {
+func (m *Match) Interior(g *ir.Graph) error { return m.interiorExcept(g, nil) }
+
+// interiorExcept is Interior, with readers outside the pattern that may stay (the caller
+// rewires them) listed in allowed.
+func (m *Match) interiorExcept(g *ir.Graph, allowed map[*ir.Node]bool) error {
 	in := map[*ir.Node]bool{}
 	for _, n := range m.Nodes {
 		in[n] = true
@@ -243,7 +247,7 @@ func (m *Match) Interior(g *ir.Graph) error {
 				return fmt.Errorf("%s is a graph output, needed outside the pattern", o)
 			}
 			for _, u := range o.Uses() {
-				if !in[u.Node] {
+				if !in[u.Node] && !allowed[u.Node] {
 					return fmt.Errorf("%s is also used by %s outside the pattern", o, u.Node.Ref())
 				}
 			}

@@ -68,6 +68,7 @@ type Options struct {
 	Workers int     // executor workers; 0 means runtime.GOMAXPROCS(0)
 	RTol    float64 // 0 means 1e-3
 	ATol    float64 // 0 means 1e-7
+	Level   int     // optimisation level RunModel compiles at (passes.Run); 0 runs the graph as imported
 }
 
 func (o Options) tolerances() (rtol, atol float64) {

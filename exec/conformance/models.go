@@ -13,6 +13,7 @@ import (
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops"
 	"github.com/ciuic/ciuic/ops/npy"
+	"github.com/ciuic/ciuic/passes"
 )
 
 // Agreement is how closely one model output matches the reference.
@@ -59,6 +60,11 @@ func RunModel(dir string, opts Options) ([]Agreement, error) {
 	g, err := onnx.ReadFile(filepath.Join(dir, "model.onnx"), onnx.Options{InputTypes: types})
 	if err != nil {
 		return nil, err
+	}
+	if opts.Level > 0 {
+		if _, err := passes.Run(g, passes.Config{Level: opts.Level, VerifyEach: true}); err != nil {
+			return nil, err
+		}
 	}
 	sess, err := exec.NewSession(g, exec.Options{Workers: opts.Workers})
 	if err != nil {
