@@ -126,7 +126,11 @@ type int8Product struct {
 // Σ(a-za)(w-zw) = Σaw - za·Σ_k w + zw·(K·za - Σ_k a): with one za the first two
 // corrections are per column and precomputed (colAdd); the last is per row and column
 // and only there when some zw != 0.
-func (o *int8Product) run(ctx *KernelContext, c []int32, epi func(i, j0 int, acc []int32)) {
+//
+// fast, if not nil, is the dequantization that epi does, given as data: when the
+// corrections are per column only (one za, no zw), run applies corrections, scales,
+// bias and activation in one pass over each segment instead of calling epi.
+func (o *int8Product) run(ctx *KernelContext, c []int32, epi func(i, j0 int, acc []int32), fast *dequantF32) {
 	w := o.w
 	N, K := w.N, o.K
 	zw := make([]int32, N) // w's zero points in the packed (s8) domain
@@ -162,6 +166,20 @@ func (o *int8Product) run(ctx *KernelContext, c []int32, epi func(i, j0 int, acc
 		for j := range colAdd {
 			colAdd[j] = -za*w.p.ColSum[j] + zw[j]*int32(K)*za
 		}
+	}
+	if fast != nil && fast.scale != nil && colAdd != nil && !anyWZ {
+		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: K}, w.p, c, N, func(i, j0 int, acc []int32) {
+			n := len(acc)
+			row := fast.y[i*N+j0:][:n]
+			ca, s, b := colAdd[j0:][:n], fast.scale[j0:][:n], fast.bias[j0:][:n]
+			for j, v := range acc {
+				row[j] = float32(v+ca[j])*s[j] + b[j]
+			}
+			if fast.act != nil {
+				fast.act(row)
+			}
+		})
+		return
 	}
 	gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: K}, w.p, c, N, func(i, j0 int, acc []int32) {
 		n := len(acc)
@@ -207,15 +225,24 @@ func perChannel(name string, v []float32, n int) error {
 	return nil
 }
 
+// dequantF32 is the f32 epilogue as data, for int8Product.run's fused loop.
+type dequantF32 struct {
+	y     []float32
+	scale []float32 // aScale·wScale[j] per column; nil with per-row aScale
+	bias  []float32 // never nil (zeros)
+	act   func([]float32)
+}
+
 // dequantEpilogue returns the f32 epilogue y = act(float32(acc)·(aScale[i]·wScale[j]) + bias[j])
-// (bias may be nil). With one aScale the products aScale·wScale[j] are computed once.
-func dequantEpilogue(y []float32, N int, aScale, wScale []float32, bias []float32, act string) (func(i, j0 int, acc []int32), error) {
+// (bias may be nil), as a function and as data. With one aScale the products
+// aScale·wScale[j] are computed once.
+func dequantEpilogue(y []float32, N int, aScale, wScale []float32, bias []float32, act string) (func(i, j0 int, acc []int32), *dequantF32, error) {
 	f, ok := activations[act]
 	if !ok {
-		return nil, fmt.Errorf("unknown activation %q (want one of %q)", act, ir.DenseActivations)
+		return nil, nil, fmt.Errorf("unknown activation %q (want one of %q)", act, ir.DenseActivations)
 	}
 	if bias != nil && len(bias) != N {
-		return nil, fmt.Errorf("bias has %d elements, want %d", len(bias), N)
+		return nil, nil, fmt.Errorf("bias has %d elements, want %d", len(bias), N)
 	}
 	if bias == nil {
 		bias = make([]float32, N) // adding +0 leaves every value (and -0 + +0 is +0, as the reference's sum)
@@ -255,7 +282,7 @@ func dequantEpilogue(y []float32, N int, aScale, wScale []float32, bias []float3
 		if f != nil {
 			f(row)
 		}
-	}, nil
+	}, &dequantF32{y: y, scale: scale, bias: bias, act: f}, nil
 }
 
 // GemmInt8 computes y = act(float32(Σ (a - aZero)(w - wZero)) · (aScale · wScale[j]) + bias)
@@ -283,12 +310,12 @@ func GemmInt8(ctx *KernelContext, a *Tensor, aScale float32, aZero uint8, w *Pac
 	}
 	y := New(ir.F32, append(append([]int{}, a.Shape[:a.Rank()-1]...), w.N)...)
 	ys := y.F32()
-	epi, err := dequantEpilogue(ys, w.N, []float32{aScale}, wScales, bs, act)
+	epi, fast, err := dequantEpilogue(ys, w.N, []float32{aScale}, wScales, bs, act)
 	if err != nil {
 		return nil, fmt.Errorf("GemmInt8: %v", err)
 	}
 	o := &int8Product{a: ad, M: M, K: w.K, aZero: []int32{int32(aZero)}, w: w, wZero: wZeros}
-	o.run(ctx, asInt32(ys), epi)
+	o.run(ctx, asInt32(ys), epi, fast)
 	return y, nil
 }
 

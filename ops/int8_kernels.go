@@ -74,7 +74,7 @@ func fastMatMulIntegerKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) (
 		return one(y), nil
 	}
 	o := &int8Product{a: ad, M: M, K: K, aZero: aZero, w: w, wZero: zeros(bzp)}
-	o.run(ctx, Elems[int32](y), nil)
+	o.run(ctx, Elems[int32](y), nil, nil)
 	return one(y), nil
 }
 
@@ -132,11 +132,79 @@ func fastDenseInt8(ctx *KernelContext, o *Int8Operands) (bool, error) {
 	if w.flip || w.K != o.K || len(o.Y) != o.M*N {
 		return false, nil
 	}
-	epi, err := dequantEpilogue(o.Y, N, o.AScale, o.WScale, o.Bias, o.Act)
+	epi, fast, err := dequantEpilogue(o.Y, N, o.AScale, o.WScale, o.Bias, o.Act)
 	if err != nil {
 		return false, err
 	}
 	p := &int8Product{a: o.A, M: o.M, K: o.K, aZero: o.AZero, w: w}
-	p.run(ctx, asInt32(o.Y), epi)
+	p.run(ctx, asInt32(o.Y), epi, fast)
 	return true, nil
+}
+
+// fastDenseInt8Kernel is ciuic.DenseInt8 with X quantized by the vec kernels (the
+// same values as quant_dense.go's loops: float32 division, round half to even, float32
+// zero-point add, saturation) and the product by fastDenseInt8. Anything it does not
+// recognise goes to denseInt8Kernel, which also reports the errors.
+func fastDenseInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	if len(in) < 3 || in[0] == nil || in[1] == nil || in[2] == nil {
+		return denseInt8Kernel(ctx, in, attrs)
+	}
+	x, w, ws, b := in[0], in[1], in[2], input(in, 3)
+	xs, xz := input(in, 4), input(in, 5)
+	mode := attrs.String("x_quant", "")
+	ok := x.DType == ir.F32 && x.Rank() > 0 && w.DType == ir.I8 && w.Rank() == 2 && ws.DType == ir.F32 &&
+		x.Shape[x.Rank()-1] == w.Shape[0] && (ws.Len() == 1 || ws.Len() == w.Shape[1]) &&
+		(b == nil || b.DType == ir.F32 && b.Len() == w.Shape[1]) &&
+		(xs == nil && xz == nil || xs != nil && xz != nil && xs.DType == ir.F32 && xs.Len() == 1 && xz.DType == ir.U8 && xz.Len() == 1) &&
+		(mode == "" || mode == "tensor" || mode == "row")
+	if _, known := activations[attrs.String("activation", "")]; !ok || !known {
+		return denseInt8Kernel(ctx, in, attrs)
+	}
+	K, N := w.Shape[0], w.Shape[1]
+	M := NumElems(x.Shape[:x.Rank()-1])
+	xd := x.F32()
+	a := make([]uint8, len(xd))
+	quant := func(q []uint8, v []float32, scale float32, zp int32) {
+		if scale == 0 { // DynamicQuantizeLinear's rule for an all-zero input
+			clear(q)
+			return
+		}
+		vec.QuantizeU8(q, v, scale, zp)
+	}
+	var aScale []float32
+	var aZero []int32
+	switch {
+	case xs != nil:
+		s, z := xs.F32()[0], int32(Elems[uint8](xz)[0])
+		ctx.ParallelFor(len(xd), elemGrain, func(l, h int) { quant(a[l:h], xd[l:h], s, z) })
+		aScale, aZero = []float32{s}, []int32{z}
+	case mode == "row":
+		aScale, aZero = make([]float32, M), make([]int32, M)
+		ctx.ParallelFor(M, max(1, 4096/max(K, 1)), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := xd[r*K:][:K]
+				l, h := vec.MinMax(row)
+				aScale[r], aZero[r] = dynScale(min(l, 0), max(h, 0))
+				quant(a[r*K:][:K], row, aScale[r], aZero[r])
+			}
+		})
+	default:
+		l, h := vec.MinMax(xd)
+		s, z := dynScale(min(l, 0), max(h, 0))
+		ctx.ParallelFor(len(xd), elemGrain, func(l, h int) { quant(a[l:h], xd[l:h], s, z) })
+		aScale, aZero = []float32{s}, []int32{z}
+	}
+	shape := append(append([]int{}, x.Shape[:x.Rank()-1]...), N)
+	o := &Int8Operands{A: a, M: M, K: K, AScale: aScale, AZero: aZero, W: w, WScale: ws.F32(),
+		Act: attrs.String("activation", ""), Y: New(ir.F32, shape...).F32()}
+	if b != nil {
+		o.Bias = b.F32()
+	}
+	if done, err := fastDenseInt8(ctx, o); err != nil || !done {
+		if err != nil {
+			return nil, fmt.Errorf("DenseInt8: %v", err)
+		}
+		return denseInt8Kernel(ctx, in, attrs)
+	}
+	return one(&Tensor{DType: ir.F32, Shape: shape, Data: o.Y}), nil
 }

@@ -204,7 +204,7 @@ func TestGemmInt8(t *testing.T) {
 }
 
 func TestDenseInt8Fast(t *testing.T) {
-	k, _ := Lookup(ir.CiuicDomain, "DenseInt8", ir.F32)
+	k := denseInt8Kernel // quant_dense.go's kernel: its reference loops vs the hook
 	r := rand.New(rand.NewPCG(8, 8))
 	x, w := gemmRand(r, 2, 33, 70), randInt8Tensor(r, ir.I8, 70, 50)
 	ws, b := gemmRand(r, 50), gemmRand(r, 50)
@@ -223,5 +223,47 @@ func TestDenseInt8Fast(t *testing.T) {
 			}
 			assertClose(t, "DenseInt8 "+act, got[0], want[0], 1)
 		}
+	}
+}
+
+// TestFastDenseInt8Kernel checks the vectorised-quantization DenseInt8 against the
+// quant_dense.go kernel (with the same int8 GEMM): the same bits, for every X
+// quantization mode, including an all-zero X and a tie-heavy one.
+func TestFastDenseInt8Kernel(t *testing.T) {
+	fast, _ := Lookup(ir.CiuicDomain, "DenseInt8", ir.F32)
+	ref, _ := ReferenceKernel(ir.CiuicDomain, "DenseInt8")
+	r := rand.New(rand.NewPCG(9, 1))
+	w, ws, b := randInt8Tensor(r, ir.I8, 70, 50), gemmRand(r, 50), gemmRand(r, 50)
+	for _, xkind := range []string{"random", "zero", "ties"} {
+		x := gemmRand(r, 3, 17, 70)
+		for i := range x.F32() {
+			switch xkind {
+			case "zero":
+				x.F32()[i] = 0
+			case "ties":
+				x.F32()[i] = float32(r.IntN(511)-255) / 255
+			}
+		}
+		for _, c := range []struct {
+			in    []*Tensor
+			attrs ir.Attrs
+		}{
+			{[]*Tensor{x, w, ws, b}, ir.Attrs{"activation": ir.StringAttr("gelu")}},
+			{[]*Tensor{x, w, ws, nil}, ir.Attrs{"x_quant": ir.StringAttr("row")}},
+			{[]*Tensor{x, w, Scalar(float32(0.003)), b, Scalar(float32(0.01)), Scalar(uint8(120))}, nil},
+		} {
+			want, err := ref(nil, c.in, c.attrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fast(workers(3), c.in, c.attrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertBits(t, fmt.Sprintf("%s %v", xkind, c.attrs), got[0], want[0])
+		}
+	}
+	if _, err := fast(nil, []*Tensor{gemmRand(r, 2, 3), w, ws}, nil); err == nil {
+		t.Error("K mismatch accepted")
 	}
 }

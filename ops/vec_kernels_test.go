@@ -123,6 +123,7 @@ func TestFastKernelsReplaceReference(t *testing.T) {
 		{"", "MatMulInteger", ir.U8, fastMatMulIntegerKernel},
 		{"", "MatMulInteger", ir.I8, fastMatMulIntegerKernel},
 		{"", "DynamicQuantizeLinear", ir.F32, fastDynQuantKernel},
+		{ir.CiuicDomain, "DenseInt8", ir.F32, fastDenseInt8Kernel},
 	} {
 		k, _ := Lookup(c.domain, c.op, c.dt)
 		if reflect.ValueOf(k).Pointer() != reflect.ValueOf(c.want).Pointer() {

@@ -4,7 +4,7 @@ import "github.com/ciuic/ciuic/ir"
 
 // The fast kernels of vec_kernels.go and int8_kernels.go take over from the reference
 // ones: Register replaces, so this must run after the init functions of unary.go,
-// norm.go, quant.go, ciuic_norm.go and kernels_into.go. Init functions run in file-name
+// norm.go, quant.go, quant_dense.go, ciuic_norm.go and kernels_into.go. Init functions run in file-name
 // order, which is why the registration lives in this file (named vec_register.go).
 // The reference kernels stay reachable as ReferenceKernel(domain, op).
 func init() {
@@ -18,6 +18,7 @@ func init() {
 	Register("", "MatMulInteger", fastMatMulIntegerKernel, ir.U8, ir.I8)
 	Register("", "DynamicQuantizeLinear", fastDynQuantKernel, ir.F32)
 	SetInt8Gemm(fastDenseInt8)
+	Register(ir.CiuicDomain, "DenseInt8", fastDenseInt8Kernel, ir.F32)
 }
 
 // ReferenceKernel returns the portable reference kernel a fast kernel of this package
@@ -37,6 +38,8 @@ func ReferenceKernel(domain, op string) (k Kernel, ok bool) {
 		return matMulIntegerKernel, true
 	case domain == "" && op == "DynamicQuantizeLinear":
 		return dynQuantKernel, true
+	case domain == ir.CiuicDomain && op == "DenseInt8":
+		return denseInt8Kernel, true
 	case domain == "" && op == "MatMul":
 		return matmulKernel, true
 	case domain == "" && op == "Gemm":
