@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/ciuic/ciuic/ir"
@@ -225,7 +226,7 @@ func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf ma
 	for _, in := range n.Inputs {
 		b := bufOf[in]
 		vp := mp.Values[in]
-		if b == nil || vp == nil || in.Type.DType != o.Type.DType || !equalInts(vp.Shape, shape) {
+		if b == nil || vp == nil || in.Type.DType != o.Type.DType || !slices.Equal(vp.Shape, shape) {
 			continue
 		}
 		dead := true
@@ -245,18 +246,6 @@ func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf ma
 		}
 	}
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // assignOffsets places buffers in one arena, in order of definition: before node p

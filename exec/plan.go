@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -492,7 +493,7 @@ func (pe *planExec) runNode(s *Session, st *planState, i int, kctx *ops.KernelCo
 			st.values[si] = res[k]
 			continue
 		}
-		if !sameShape(out[k].Shape, res[k].Shape) {
+		if !slices.Equal(out[k].Shape, res[k].Shape) {
 			return fmt.Errorf("node %s: %s produced %s, the plan expects %v", nd.n.Ref(), nd.n.OpName(), typeString(res[k]), out[k].Shape)
 		}
 		if err := ops.CopyInto(out[k], res[k]); err != nil {
@@ -501,18 +502,6 @@ func (pe *planExec) runNode(s *Session, st *planState, i int, kctx *ops.KernelCo
 		st.values[si] = out[k]
 	}
 	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // parallel is the Session scheduler over a plan's layout: dependency counts (data and

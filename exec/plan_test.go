@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ciuic/ciuic/codegen"
@@ -81,7 +82,7 @@ func loadPlan(t *testing.T, g *ir.Graph) *codegen.Plan {
 
 func bitsEqual(t *testing.T, name string, got, want *ops.Tensor) {
 	t.Helper()
-	if !sameShape(got.Shape, want.Shape) || got.DType != want.DType {
+	if !slices.Equal(got.Shape, want.Shape) || got.DType != want.DType {
 		t.Fatalf("%s: got %s, want %s", name, typeString(got), typeString(want))
 	}
 	g, w := got.F32(), want.F32()

@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,7 @@ func (r *reuse) fits(in []*ops.Tensor) bool {
 		return false
 	}
 	for k, t := range in {
-		if (t == nil) != (r.shapes[k] == nil) || t != nil && !sameShape(t.Shape, r.shapes[k]) {
+		if (t == nil) != (r.shapes[k] == nil) || t != nil && !slices.Equal(t.Shape, r.shapes[k]) {
 			return false
 		}
 	}
