@@ -154,6 +154,7 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 	}
 	mr, nr := kern.MR, kern.NR
 	kc := kcFor(kern)
+	kc = (K + (K+kc-1)/kc - 1) / ((K + kc - 1) / kc) // equal blocks: no short last pass
 	mb := mbFor(kern, kc)
 	mpanels := (M + mr - 1) / mr
 	npanels := (N + nr - 1) / nr
@@ -232,6 +233,16 @@ func packAPanel(dst []float32, a A, i0, mr, K int) {
 		for k := 0; k < K; k++ {
 			copy(dst[k*mr:][:h], a.Data[k*a.LD+i0:][:h])
 			clear(dst[k*mr+h : k*mr+mr])
+		}
+		return
+	}
+	if h == 8 && mr == 8 { // the AVX-512 kernel's panels: write dst in order, reading 8 rows
+		r0, r1, r2, r3 := a.Data[i0*a.LD:][:K], a.Data[(i0+1)*a.LD:][:K], a.Data[(i0+2)*a.LD:][:K], a.Data[(i0+3)*a.LD:][:K]
+		r4, r5, r6, r7 := a.Data[(i0+4)*a.LD:][:K], a.Data[(i0+5)*a.LD:][:K], a.Data[(i0+6)*a.LD:][:K], a.Data[(i0+7)*a.LD:][:K]
+		for k := range K {
+			d := dst[k*8:][:8]
+			d[0], d[1], d[2], d[3] = r0[k], r1[k], r2[k], r3[k]
+			d[4], d[5], d[6], d[7] = r4[k], r5[k], r6[k], r7[k]
 		}
 		return
 	}

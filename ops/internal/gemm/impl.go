@@ -70,7 +70,7 @@ func SetImpl(name string) error {
 }
 
 // Blocking: KC is the slice of K one pass over a C tile covers (a KC×NR panel of B stays
-// in L1 while it meets every A panel of the block); MB rows of packed A (MB×KC) stay in
+// in L1/L2 while it meets every A panel of the block); MB rows of packed A (MB×KC) stay in
 // L2. They depend only on the cache sizes, never on the thread count, so the order of
 // the sum over K (KC blocks in order, FMA by FMA within a block) is the same for every
 // split of the work.
@@ -80,7 +80,10 @@ var (
 )
 
 func kcFor(k *Kernel) int {
-	kc := l1Bytes / 2 / (4 * k.NR) // half of L1 for the B panel
+	// A KC×NR slice of B up to twice L1: measured on Zen 4 (128×256×768 to
+	// 128×768×3072), L2 feeds the panel fast enough, and fewer passes over C win
+	// (KC 256 vs 80: 5-10% faster). Mul then splits K into equal blocks of at most KC.
+	kc := 2 * l1Bytes / (4 * k.NR)
 	kc = max(64, min(512, kc&^7))
 	if v, err := strconv.Atoi(os.Getenv("CIUIC_GEMM_KC")); err == nil && v > 0 {
 		kc = v
