@@ -3,7 +3,6 @@ package exec
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -79,92 +78,28 @@ type planState struct {
 // loading fast. The plan must stay open while the session is used.
 func NewPlanSession(p *codegen.Plan, opts Options) (*Session, error) {
 	g := p.Graph
-	s := &Session{graph: g, opts: opts, workers: opts.Workers, slotOf: map[*ir.Value]int{}, consts: map[int]*ops.Tensor{}}
-	if s.workers <= 0 {
-		s.workers = runtime.GOMAXPROCS(0)
-	}
-	slot := func(v *ir.Value) int {
-		if i, ok := s.slotOf[v]; ok {
-			return i
-		}
-		s.slotOf[v] = s.nslots
-		s.nslots++
-		return s.nslots - 1
-	}
-	for _, v := range g.Inputs {
-		s.inputSlots = append(s.inputSlots, slot(v))
-	}
-	var errs ir.ErrorList
-	for _, v := range g.Consts {
-		t, err := constTensor(v.Const)
-		if err != nil {
-			errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
-			continue
-		}
-		s.consts[slot(v)] = t
-		if pm := p.Packed[v]; pm != nil {
-			impl, _ := pm.Panels()
-			if impl == ops.GemmImpl() {
-				if err := ops.UsePacked(t, pm); err != nil {
-					errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
-				}
-			} else if err := ops.Prepack(nil, t); err != nil { // another GEMM is active here
-				errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
-			}
-		}
-	}
 	pe := &planExec{plan: p, layouts: map[string]*layout{}, free: map[*layout][]*planState{},
 		into: make([]ops.KernelInto, len(g.Nodes)), view: make([]bool, len(g.Nodes))}
-	producer := map[*ir.Value]int{}
-	s.nodes = make([]node, len(g.Nodes))
-	for i, n := range g.Nodes {
-		nd := &s.nodes[i]
-		nd.n = n
-		dt := ir.Invalid
-		for _, in := range n.Inputs {
-			if in != nil {
-				dt = in.Type.DType
-				break
+	constant := func(v *ir.Value) (*ops.Tensor, error) {
+		t, err := constTensor(v.Const)
+		if err != nil {
+			return nil, err
+		}
+		if pm := p.Packed[v]; pm != nil {
+			if impl, _ := pm.Panels(); impl == ops.GemmImpl() {
+				err = ops.UsePacked(t, pm)
+			} else {
+				err = ops.Prepack(nil, t) // another GEMM is active here
 			}
 		}
-		k, ok := ops.Lookup(n.Domain, n.Op, dt)
-		if !ok {
-			errs = append(errs, &ir.Error{Node: n, Msg: fmt.Sprintf("no kernel for %s on %s", n.OpName(), dt)})
-		}
-		nd.kernel = k
+		return t, err
+	}
+	s, err := buildSession(g, opts, constant, func(i int, n *ir.Node, dt ir.DType) {
 		pe.into[i], _, _ = ops.LookupInto(n.Domain, n.Op, dt)
 		pe.view[i] = codegen.IsView(n)
-		seen := map[int]bool{}
-		for _, in := range n.Inputs {
-			if in == nil {
-				nd.in = append(nd.in, -1)
-				continue
-			}
-			si := slot(in)
-			nd.in = append(nd.in, si)
-			if !seen[si] {
-				seen[si] = true
-				nd.distinct = append(nd.distinct, si)
-			}
-			if p, ok := producer[in]; ok {
-				nd.deps++
-				s.nodes[p].consumers = append(s.nodes[p].consumers, i)
-			}
-		}
-		for _, o := range n.Outputs {
-			if o == nil {
-				nd.out = append(nd.out, -1)
-				continue
-			}
-			nd.out = append(nd.out, slot(o))
-			producer[o] = i
-		}
-	}
-	if err := errs.Err(); err != nil {
-		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
-	}
-	for _, v := range g.Outputs {
-		s.outputSlots = append(s.outputSlots, s.slotOf[v])
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.release = make([]int, s.nslots) // plan runs never drop slots: the arena is reused whole
 	s.plan = pe

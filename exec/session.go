@@ -61,6 +61,45 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if err := ir.Verify(g); err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
+	s, err := buildSession(g, opts, func(v *ir.Value) (*ops.Tensor, error) { return ops.FromIR(v.Const) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepack(); err != nil {
+		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
+	}
+
+	// Reference counts for releasing intermediates: only node outputs that are not
+	// graph outputs are ever dropped during a run.
+	s.release = make([]int, s.nslots)
+	for i := range s.release {
+		s.release[i] = -1
+	}
+	for _, nd := range s.nodes {
+		for _, o := range nd.out {
+			if o >= 0 {
+				s.release[o] = 0
+			}
+		}
+	}
+	for _, o := range s.outputSlots {
+		s.release[o] = -1
+	}
+	for _, nd := range s.nodes {
+		for _, si := range nd.distinct {
+			if s.release[si] >= 0 {
+				s.release[si]++
+			}
+		}
+	}
+	return s, nil
+}
+
+// buildSession does what every kind of session needs: slots for inputs, constants
+// (converted by constant) and node outputs, a kernel per node (every node without one
+// reported at once), dependency counts and consumers, and the output slots. perNode, if
+// set, sees each node with the dtype its kernel was chosen by.
+func buildSession(g *ir.Graph, opts Options, constant func(*ir.Value) (*ops.Tensor, error), perNode func(i int, n *ir.Node, dt ir.DType)) (*Session, error) {
 	s := &Session{graph: g, opts: opts, workers: opts.Workers, slotOf: map[*ir.Value]int{}, consts: map[int]*ops.Tensor{}}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
@@ -78,7 +117,7 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	}
 	var errs ir.ErrorList
 	for _, v := range g.Consts {
-		t, err := ops.FromIR(v.Const)
+		t, err := constant(v)
 		if err != nil {
 			errs = append(errs, &ir.Error{Value: v, Msg: err.Error()})
 			continue
@@ -102,6 +141,9 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 			errs = append(errs, &ir.Error{Node: n, Msg: fmt.Sprintf("no kernel for %s on %s", n.OpName(), dt)})
 		}
 		nd.kernel = k
+		if perNode != nil {
+			perNode(i, n, dt)
+		}
 		seen := map[int]bool{}
 		for _, in := range n.Inputs {
 			if in == nil {
@@ -134,35 +176,8 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if err := errs.Err(); err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
-	if err := s.prepack(); err != nil {
-		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
-	}
 	for _, v := range g.Outputs {
 		s.outputSlots = append(s.outputSlots, s.slotOf[v])
-	}
-
-	// Reference counts for releasing intermediates: only node outputs that are not
-	// graph outputs are ever dropped during a run.
-	s.release = make([]int, s.nslots)
-	for i := range s.release {
-		s.release[i] = -1
-	}
-	for _, nd := range s.nodes {
-		for _, o := range nd.out {
-			if o >= 0 {
-				s.release[o] = 0
-			}
-		}
-	}
-	for _, o := range s.outputSlots {
-		s.release[o] = -1
-	}
-	for _, nd := range s.nodes {
-		for _, si := range nd.distinct {
-			if s.release[si] >= 0 {
-				s.release[si]++
-			}
-		}
 	}
 	return s, nil
 }
