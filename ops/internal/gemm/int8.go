@@ -209,7 +209,9 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 	kcg = (G + (G+kcg-1)/kcg - 1) / ((G + kcg - 1) / kcg) // equal blocks: no short last pass
 	mb := max(mr, l2Bytes/2/(4*kcg)/mr*mr)
 	mpb := mb / mr
-	npb := max(1, min(npanels, 256/nr))
+	// At least ~8 column blocks when N allows, so that two to four workers get even
+	// shares of a 128-row product (the whole of M is usually one block).
+	npb := max(1, min((npanels+7)/8, 256/nr))
 	mblocks := (mpanels + mpb - 1) / mpb
 	nblocks := (npanels + npb - 1) / npb
 	opsPerItem := 2 * min(M, mb) * min(N, npb*nr) * K
