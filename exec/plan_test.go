@@ -160,7 +160,7 @@ func TestPlanAllocs(t *testing.T) {
 	})
 	// What remains is inside the packed GEMM (ops/internal/gemm: Mul's parallel-for
 	// closures and kcFor's environment lookup, per call); none is an intermediate.
-	if allocs > 4*2 {
+	if allocs > 4*2 && !raceEnabled {
 		t.Errorf("%v allocations per run with 2 GEMM nodes, want at most 8", allocs)
 	}
 	t.Logf("%v allocations per run (2 GEMM nodes)", allocs)
@@ -183,7 +183,7 @@ func TestPlanAllocs(t *testing.T) {
 	if err := s.ExecuteInto(ctx, ins, outs); err != nil {
 		t.Fatal(err)
 	}
-	if allocs := testing.AllocsPerRun(20, func() { s.ExecuteInto(ctx, ins, outs) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(20, func() { s.ExecuteInto(ctx, ins, outs) }); allocs != 0 && !raceEnabled {
 		t.Errorf("elementwise plan: %v allocations per run, want 0", allocs)
 	}
 }
