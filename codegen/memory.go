@@ -160,14 +160,30 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 					continue
 				}
 			}
-			if k == 0 && len(n.Outputs) == 1 {
-				if in := inPlaceInput(n, o, shape, mp, bufOf, isOutput, lastUse, i); in != nil {
-					b := bufOf[in]
-					vp.Storage, vp.Alias, vp.InPlace = Alias, in, true
-					bufOf[o] = b
-					b.users = append(b.users, i)
+			if k == 0 {
+				if u, ok := ops.UpdatedInput(n.Domain, n.Op); ok && u < len(n.Inputs) && n.Inputs[u] != nil {
+					// The kernel writes input u and returns it: output 0 is that memory,
+					// whatever the input's lifetime (it may be a graph input: state).
+					in := n.Inputs[u]
+					src := mp.Values[in]
+					if src != nil && in.Type.DType == o.Type.DType && (src.Storage == External || src.Storage != Dynamic && src.Bytes == bytes) {
+						vp.Storage, vp.Alias, vp.InPlace = Alias, in, true
+						if b := bufOf[in]; b != nil {
+							bufOf[o] = b
+							b.users = append(b.users, i)
+						}
+						continue
+					}
+					mp.Values[o] = &ValuePlan{Storage: Dynamic} // the kernel's own result
 					continue
 				}
+			}
+			if in := inPlaceInput(n, o, shape, mp, bufOf, isOutput, lastUse, i); in != nil {
+				b := bufOf[in]
+				vp.Storage, vp.Alias, vp.InPlace = Alias, in, true
+				bufOf[o] = b
+				b.users = append(b.users, i)
+				continue
 			}
 			vp.Storage = Arena
 			mp.NaiveBytes += bytes
@@ -210,7 +226,8 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 // inPlaceInput returns the input of n whose buffer n's output o can take over, or nil.
 // The input must own an arena buffer of o's size and dtype, and every value in that
 // buffer must be dead after node i (its readers all come no later than n, and it is not
-// a graph output); no other input of n may share the buffer.
+// a graph output); no other input of n may share the buffer, and no other output of n
+// may have taken it already.
 func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf map[*ir.Value]*buffer,
 	isOutput map[*ir.Value]bool, lastUse func(*ir.Value) int, i int) *ir.Value {
 	dt := ir.Invalid
@@ -238,6 +255,11 @@ func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf ma
 		}
 		for _, other := range n.Inputs {
 			if other != nil && other != in && bufOf[other] == b {
+				dead = false
+			}
+		}
+		for _, other := range n.Outputs {
+			if other != nil && other != o && bufOf[other] == b {
 				dead = false
 			}
 		}

@@ -58,6 +58,10 @@ type slotPlan struct {
 	shape   []int
 	offset  int64
 	bytes   int64
+	// perRun marks an alias of memory outside the arena (a graph input or constant,
+	// possibly through views): its tensor's data is set from aliasOf's in each run.
+	perRun  bool
+	aliasOf int
 }
 
 // planState is everything one run of a layout uses; runs take one from the free list.
@@ -91,6 +95,11 @@ func NewPlanSession(p *codegen.Plan, opts Options) (*Session, error) {
 			} else {
 				err = ops.Prepack(nil, t) // another GEMM is active here
 			}
+		} else if int8Weight(v) {
+			// The int8 panels are not in the file (ops/internal/gemm has no way to
+			// rebuild a PackedI8 from stored bytes yet): pack them once here, at load,
+			// as a Session does, rather than on the first run.
+			err = ops.Prepack(nil, t)
 		}
 		return t, err
 	}
@@ -109,6 +118,21 @@ func NewPlanSession(p *codegen.Plan, opts Options) (*Session, error) {
 	}
 	pe.def = l
 	return s, nil
+}
+
+// int8Weight reports whether constant v is the 8-bit right operand of an integer
+// matrix product (MatMulInteger, ciuic.DenseInt8), whose kernels use it packed.
+func int8Weight(v *ir.Value) bool {
+	if v.Const == nil || v.Const.DType != ir.I8 && v.Const.DType != ir.U8 || len(v.Const.Shape) != 2 {
+		return false
+	}
+	for _, u := range v.Uses() {
+		n := u.Node
+		if u.Index == 1 && (n.Domain == "" && n.Op == "MatMulInteger" || n.Domain == ir.CiuicDomain && n.Op == "DenseInt8") {
+			return true
+		}
+	}
+	return false
 }
 
 // constTensor makes an ops tensor over an IR constant's bytes without copying, when
@@ -150,7 +174,10 @@ func (pe *planExec) layoutFor(s *Session, mp *codegen.MemoryPlan) (*layout, erro
 	l := &layout{key: key, mp: mp, deps: make([]int, len(s.nodes)), consumers: make([][]int, len(s.nodes)), slots: make([]slotPlan, s.nslots)}
 	for v, si := range s.slotOf {
 		if vp := mp.Values[v]; vp != nil {
-			l.slots[si] = slotPlan{storage: vp.Storage, shape: vp.Shape, offset: vp.Offset, bytes: vp.Bytes}
+			l.slots[si] = slotPlan{storage: vp.Storage, shape: vp.Shape, offset: vp.Offset, bytes: vp.Bytes, aliasOf: -1}
+			if vp.Storage == codegen.Alias && !l.aliasOfArena(s, v) {
+				l.slots[si].perRun, l.slots[si].aliasOf = true, s.slotOf[vp.Alias]
+			}
 		} else {
 			l.slots[si] = slotPlan{storage: codegen.Dynamic}
 		}
@@ -397,6 +424,15 @@ func (pe *planExec) runNode(s *Session, st *planState, i int, kctx *ops.KernelCo
 	for k, si := range nd.out {
 		if si >= 0 && out[k] == nil {
 			planned = false
+		}
+		if si >= 0 && out[k] != nil && st.l.slots[si].perRun {
+			// An update in place of a graph input (ciuic.KVCacheUpdate of a cache
+			// passed in as state): the output is the input's memory in this run.
+			src := st.values[st.l.slots[si].aliasOf]
+			if src == nil || src.DType != out[k].DType || src.Len() != out[k].Len() {
+				return fmt.Errorf("node %s: %s: output %d shares memory with a value of another size", nd.n.Ref(), nd.n.OpName(), k)
+			}
+			out[k].Data = src.Data
 		}
 	}
 	if planned && pe.into[i] != nil {

@@ -26,9 +26,10 @@ type intoEntry struct {
 var intoKernels = map[kernelKey]intoEntry{}
 
 // RegisterInto makes k the into-variant of op for inputs of the given dtypes (all dtypes
-// if none). With inPlace, out[0] may be the very buffer of an input of the same shape
-// and dtype (elementwise ops read element i before writing element i), so a memory
-// planner may run the op in place when that input dies at the node.
+// if none). With inPlace, each out[k] may be the very buffer of an input of the same
+// shape and dtype (a different input for each output: elementwise and row-wise ops read
+// element or row i of their inputs before writing element or row i of their outputs),
+// so a memory planner may run the op in place over inputs that die at the node.
 func RegisterInto(domain, op string, k KernelInto, inPlace bool, dtypes ...ir.DType) {
 	regMu.Lock()
 	defer regMu.Unlock()
@@ -39,6 +40,30 @@ func RegisterInto(domain, op string, k KernelInto, inPlace bool, dtypes ...ir.DT
 	for _, dt := range dtypes {
 		intoKernels[kernelKey{domain, op, dt}] = intoEntry{k, inPlace}
 	}
+}
+
+// updates maps ops whose output 0 is one of their inputs, updated in place, to that
+// input's index.
+var updates = map[kernelKey]int{}
+
+// RegisterUpdate declares that op's kernel writes its input `input` in place and
+// returns that very tensor as output 0 (ciuic.KVCacheUpdate: a cache that is session
+// state). A memory planner must then make output 0 share the input's memory whatever
+// the input's lifetime: giving it a buffer of its own would leave the caller's state
+// unchanged.
+func RegisterUpdate(domain, op string, input int) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	updates[kernelKey{normDomain(domain), op, ir.Invalid}] = input
+}
+
+// UpdatedInput returns the input that op updates in place and returns as output 0
+// (see RegisterUpdate).
+func UpdatedInput(domain, op string) (input int, ok bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	input, ok = updates[kernelKey{normDomain(domain), op, ir.Invalid}]
+	return input, ok
 }
 
 // LookupInto returns the into-variant of op for first-input dtype dt and whether its

@@ -26,6 +26,8 @@ func init() {
 	}
 	RegisterInto("", "MatMul", matmulInto, false, ir.F32)
 	RegisterInto(ir.CiuicDomain, "Dense", denseInto, false, ir.F32)
+	// KVCacheUpdate writes its cache (input 0) and returns it (ops/llm_rope.go).
+	RegisterUpdate(ir.CiuicDomain, "KVCacheUpdate", 0)
 }
 
 // serial reports whether a loop over n elements runs on the calling goroutine; only
