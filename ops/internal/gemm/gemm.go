@@ -170,7 +170,7 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 	})
 
 	// Work items: blocks of mb rows × nb columns, each done by one worker, over all of K.
-	mpb := mb / mr                      // M panels per block
+	mpb := mb / mr // M panels per block
 	// At least ~8 column blocks when N allows, so that two to four workers get even
 	// shares of a 128-row product (the whole of M is usually one block).
 	npb := max(1, min((npanels+7)/8, 256/nr)) // N panels per block
