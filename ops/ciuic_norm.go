@@ -105,16 +105,34 @@ func skipLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 // meanInvStd returns the mean of row and 1/sqrt(variance + eps), accumulated in float64
 // in the order of the LayerNormalization kernel.
 func meanInvStd(row []float32, eps float64) (mean, inv float64) {
-	s := 0.0
-	for _, v := range row {
-		s += float64(v)
+	// Four running sums, so the additions do not wait on each other (a single float64
+	// chain runs at one add per four cycles); combined in a fixed order.
+	var s [4]float64
+	j := 0
+	for ; j+4 <= len(row); j += 4 {
+		s[0] += float64(row[j])
+		s[1] += float64(row[j+1])
+		s[2] += float64(row[j+2])
+		s[3] += float64(row[j+3])
 	}
-	mean = s / float64(len(row))
-	sq := 0.0
-	for _, v := range row {
-		d := float64(v) - mean
-		sq += d * d
+	for ; j < len(row); j++ {
+		s[0] += float64(row[j])
 	}
+	mean = ((s[0] + s[1]) + (s[2] + s[3])) / float64(len(row))
+	var q [4]float64
+	j = 0
+	for ; j+4 <= len(row); j += 4 {
+		d0, d1, d2, d3 := float64(row[j])-mean, float64(row[j+1])-mean, float64(row[j+2])-mean, float64(row[j+3])-mean
+		q[0] += d0 * d0
+		q[1] += d1 * d1
+		q[2] += d2 * d2
+		q[3] += d3 * d3
+	}
+	for ; j < len(row); j++ {
+		d := float64(row[j]) - mean
+		q[0] += d * d
+	}
+	sq := (q[0] + q[1]) + (q[2] + q[3])
 	return mean, 1 / math.Sqrt(sq/float64(len(row))+eps)
 }
 
