@@ -11,7 +11,7 @@ import (
 // patterns and from onnxruntime's DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul.
 
 func init() {
-	Register(ir.CiuicDomain, "DenseInt8", denseInt8Kernel, ir.F32)
+	Register(ir.CiuicDomain, "DenseInt8", denseInt8Kernel, ir.F32, ir.U8, ir.I8)
 }
 
 // Int8Operands is one DenseInt8 product after X has been quantized: A (u8, M×K, row
@@ -51,7 +51,8 @@ func denseInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tenso
 	}
 	x, w, ws, b := in[0], in[1], in[2], input(in, 3)
 	xs, xz := input(in, 4), input(in, 5)
-	if x.DType != ir.F32 || w.DType != ir.I8 || w.Rank() != 2 || ws.DType != ir.F32 {
+	preq := x.DType == ir.U8 || x.DType == ir.I8 // X already quantized (QLinearMatMul): XScale/XZero give its grid
+	if x.DType != ir.F32 && !(preq && xz != nil && xz.DType == x.DType) || w.DType != ir.I8 || w.Rank() != 2 || ws.DType != ir.F32 {
 		return nil, fmt.Errorf("DenseInt8: want X f32, W 2-D i8, WScale f32; got %s%v, %s%v, %s%v", x.DType, x.Shape, w.DType, w.Shape, ws.DType, ws.Shape)
 	}
 	K, N := w.Shape[0], w.Shape[1]
@@ -64,7 +65,7 @@ func denseInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tenso
 	if b != nil && (b.DType != ir.F32 || b.Len() != N) {
 		return nil, fmt.Errorf("DenseInt8: B %s%v must be f32[%d]", b.DType, b.Shape, N)
 	}
-	if (xs == nil) != (xz == nil) || (xs != nil && (xs.DType != ir.F32 || xs.Len() != 1 || xz.DType != ir.U8 || xz.Len() != 1)) {
+	if (xs == nil) != (xz == nil) || (xs != nil && (xs.DType != ir.F32 || xs.Len() != 1 || xz.DType != ir.U8 && !preq || xz.Len() != 1)) {
 		return nil, fmt.Errorf("DenseInt8: XScale and XZero must both be given, as f32 and u8 scalars")
 	}
 	act := attrs.String("activation", "")
@@ -79,6 +80,14 @@ func denseInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tenso
 		o.Bias = b.F32()
 	}
 	switch {
+	case x.DType == ir.U8:
+		o.A, o.AScale, o.AZero = Elems[uint8](x), []float32{xs.F32()[0]}, []int32{int32(Elems[uint8](xz)[0])}
+	case x.DType == ir.I8: // the same grid shifted by 128: (x+128) - (z+128) = x - z
+		a := make([]uint8, x.Len())
+		for i, v := range Elems[int8](x) {
+			a[i] = uint8(v) ^ 0x80
+		}
+		o.A, o.AScale, o.AZero = a, []float32{xs.F32()[0]}, []int32{int32(Elems[int8](xz)[0]) + 128}
 	case xs != nil:
 		o.A, o.AScale, o.AZero = QuantizeU8(ctx, x.F32(), xs.F32()[0], int32(Elems[uint8](xz)[0]))
 	case attrs.String("x_quant", "") == "row":

@@ -65,14 +65,28 @@ func quantizing(cfg Config) bool {
 	return cfg.Quantize == QuantizeDynamic || cfg.Quantize == QuantizeStatic
 }
 
+// Kinds of layer.
+const (
+	kindDense  = "dense"  // Dense|MatMul(x, @W[K, N]): W per output column, x at run time
+	kindGather = "gather" // Gather(@T[V, D], ids): T per row, weight-only (embeddings)
+	kindConv   = "conv"   // Conv(x, @W[M, C/g, k...], b?): W per output channel, x at run time
+)
+
+// minGatherTable is the smallest embedding table (elements) stored as int8: smaller ones
+// (type or segment embeddings) are not worth a kernel's indirection.
+const minGatherTable = 1 << 14
+
 // layer is a candidate for quantization: a Dense or MatMul node with a constant 2-D f32
+// weight, a Gather of a large constant table, or (int8-dynamic) a Conv with a constant
 // weight.
 type layer struct {
+	kind string
 	node *ir.Node
 	name string // for reports: node name, else output name
 	x    *ir.Value
 	w    *ir.Value
 	keep string // why it stays in float ("" if quantized)
+	xrow bool   // activations quantized per row (rows of very different ranges)
 
 	wq      *ir.Tensor // i8 [K, N]
 	wscale  *ir.Tensor // f32 [N] or []
@@ -100,7 +114,12 @@ func quantize(c *Context, g *ir.Graph) error {
 		if l.keep != "" {
 			continue
 		}
-		l.wq, l.wscale = quantizeWeight(l.w.Const, c.PerTensor)
+		switch l.kind {
+		case kindDense:
+			l.wq, l.wscale = quantizeWeight(l.w.Const, c.PerTensor)
+		default: // embedding rows and conv output channels: one scale per leading index
+			l.wq, l.wscale = quantizeRows(l.w.Const, c.PerTensor && l.kind == kindConv)
+		}
 	}
 	samples, from, err := measureInputs(c, g)
 	if err != nil {
@@ -117,9 +136,13 @@ func quantize(c *Context, g *ir.Graph) error {
 		return err
 	}
 	shared := map[*ir.Value]*ir.Value{}
+	rep.rowX = map[*ir.Node]bool{}
 	for _, l := range layers {
 		if l.keep == "" {
 			insertQDQ(c, g, l, shared)
+			if l.xrow {
+				rep.rowX[l.node] = true
+			}
 		}
 	}
 	c.Count("removed f32 weights", g.RemoveUnusedConsts())
@@ -136,6 +159,16 @@ func candidates(c *Context, g *ir.Graph) []*layer {
 	}
 	var ls []*layer
 	for _, n := range g.Nodes {
+		if l := otherCandidate(c, g, n); l != nil {
+			if excl != nil && (excl.MatchString(n.Name) || excl.MatchString(n.Outputs[0].Name)) {
+				l.keep = "excluded by -quantize-exclude"
+			}
+			if l.keep != "" {
+				c.Missed(n, "quantize: kept in float: %s", l.keep)
+			}
+			ls = append(ls, l)
+			continue
+		}
 		isDense := n.Op == "Dense" && n.Domain == ir.CiuicDomain
 		isMatMul := n.Op == "MatMul" && n.Domain == ""
 		if !isDense && !isMatMul || len(n.Inputs) < 2 {
@@ -145,7 +178,7 @@ func candidates(c *Context, g *ir.Graph) []*layer {
 		if w == nil || w.Const == nil || w.Const.DType != ir.F32 || len(w.Const.Shape) != 2 || x.Type.DType != ir.F32 {
 			continue
 		}
-		l := &layer{node: n, name: n.Name, x: x, w: w}
+		l := &layer{kind: kindDense, node: n, name: n.Name, x: x, w: w}
 		if l.name == "" {
 			l.name = n.Outputs[0].Name
 		}
@@ -168,6 +201,93 @@ func candidates(c *Context, g *ir.Graph) []*layer {
 		ls = append(ls, l)
 	}
 	return ls
+}
+
+// otherCandidate returns n as a Gather or Conv layer, or nil.
+func otherCandidate(c *Context, g *ir.Graph, n *ir.Node) *layer {
+	name := n.Name
+	if name == "" {
+		name = n.Outputs[0].Name
+	}
+	switch {
+	case n.Op == "Gather" && n.Domain == "" && len(n.Inputs) == 2:
+		t := n.Inputs[0]
+		if t.Const == nil || t.Const.DType != ir.F32 || len(t.Const.Shape) != 2 || t.Const.NumElements() < minGatherTable || n.Attrs.Int("axis", 0) != 0 {
+			return nil
+		}
+		l := &layer{kind: kindGather, node: n, name: name, w: t}
+		for _, u := range t.Uses() {
+			if u.Node.Op != "Gather" || u.Index != 0 || u.Node.Attrs.Int("axis", 0) != 0 {
+				// A tied LM head reads the same table: an int8 copy would add bytes.
+				l.keep = fmt.Sprintf("table also read by %s (an int8 copy would add bytes)", u.Node.Ref())
+			}
+		}
+		if isOutput(g, t) {
+			l.keep = "table is a graph output"
+		}
+		return l
+	case n.Op == "Conv" && n.Domain == "" && len(n.Inputs) >= 2:
+		x, w := n.Inputs[0], n.Inputs[1]
+		if w.Const == nil || w.Const.DType != ir.F32 || len(w.Const.Shape) < 3 || x.Type.DType != ir.F32 {
+			return nil
+		}
+		if len(n.Inputs) > 2 && n.Inputs[2] != nil && n.Inputs[2].Type.DType != ir.F32 {
+			return nil
+		}
+		l := &layer{kind: kindConv, node: n, name: name, x: x, w: w}
+		if o := n.Outputs[0].Type.Shape; len(o) > 0 {
+			out := int64(1)
+			for _, d := range o {
+				if d.IsStatic() {
+					out *= d.Size
+				}
+			}
+			l.flops = 2 * out * w.Const.NumElements() / max(1, w.Const.Shape[0])
+		}
+		if c.Quantize != QuantizeDynamic {
+			l.keep = "Conv is quantized in int8-dynamic mode only"
+		}
+		return l
+	}
+	return nil
+}
+
+// quantizeRows quantizes t [R, ...] symmetrically to int8 with one scale per leading
+// index (an embedding row, a conv output channel), or one for the whole tensor.
+func quantizeRows(t *ir.Tensor, perTensor bool) (*ir.Tensor, *ir.Tensor) {
+	R := int(t.Shape[0])
+	f := t.Float32s()
+	C := len(f) / max(R, 1)
+	scale := make([]float32, R)
+	for r := range R {
+		for _, v := range f[r*C : (r+1)*C] {
+			scale[r] = max(scale[r], float32(math.Abs(float64(v))))
+		}
+	}
+	if perTensor {
+		m := float32(0)
+		for _, a := range scale {
+			m = max(m, a)
+		}
+		for r := range scale {
+			scale[r] = m
+		}
+	}
+	q := make([]byte, len(f))
+	for r := range R {
+		scale[r] /= 127
+		if scale[r] == 0 {
+			continue
+		}
+		for i, v := range f[r*C : (r+1)*C] {
+			q[r*C+i] = byte(int8(min(max(math.RoundToEven(float64(v/scale[r])), -127), 127)))
+		}
+	}
+	wq := &ir.Tensor{DType: ir.I8, Shape: append([]int64{}, t.Shape...), Data: q}
+	if perTensor {
+		return wq, ir.NewTensorF32(nil, scale[:1])
+	}
+	return wq, ir.NewTensorF32([]int64{int64(R)}, scale)
 }
 
 // isLMHead reports whether n projects the output of a normalization straight (through
@@ -255,6 +375,15 @@ func insertQDQ(c *Context, g *ir.Graph, l *layer, shared map[*ir.Value]*ir.Value
 		}
 		return nn
 	}
+	if l.kind == kindGather { // weight-only: Gather(DQ(@T_q, @T_scale){axis: 0}, ids)
+		tq := g.AddConst(l.w.Name+"_q", l.wq)
+		ts := g.AddConst(l.w.Name+"_scale", l.wscale)
+		td := add("DequantizeLinear", []*ir.Value{tq, ts}, ir.Attrs{"axis": ir.IntAttr(0)}, l.w.Name+"_dq").Outputs[0]
+		g.SetInput(n, 0, td)
+		c.Count("quantized embeddings", 1)
+		c.Fired(n, "quantize: int8 table i8%v with a scale per row", l.wq.Shape)
+		return
+	}
 	xd, ok := shared[l.x]
 	if !ok {
 		base := l.x.Name
@@ -273,13 +402,21 @@ func insertQDQ(c *Context, g *ir.Graph, l *layer, shared map[*ir.Value]*ir.Value
 	ws := g.AddConst(l.w.Name+"_scale", l.wscale)
 	var attrs ir.Attrs
 	if len(l.wscale.Shape) == 1 {
-		attrs = ir.Attrs{"axis": ir.IntAttr(1)}
+		axis := int64(1) // Dense W [K, N]: per output column
+		if l.kind == kindConv {
+			axis = 0 // Conv W [M, C/g, k...]: per output channel
+		}
+		attrs = ir.Attrs{"axis": ir.IntAttr(axis)}
 	}
 	wd := add("DequantizeLinear", []*ir.Value{wq, ws}, attrs, l.w.Name+"_dq").Outputs[0]
 	g.SetInput(n, 0, xd)
 	g.SetInput(n, 1, wd)
 	c.Count("quantized layers", 1)
-	c.Fired(n, "quantize: int8 weights %s%v, %s activations", "i8", l.wq.Shape, c.Quantize)
+	rows := ""
+	if l.xrow {
+		rows = " per row"
+	}
+	c.Fired(n, "quantize: int8 weights %s%v, %s activations%s", "i8", l.wq.Shape, c.Quantize, rows)
 }
 
 func calibMethod(cfg Config) string {

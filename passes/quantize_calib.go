@@ -245,7 +245,7 @@ func calibrate(c *Context, g *ir.Graph, layers []*layer, samples []map[string]*o
 	}
 	obs := map[*ir.Value]*observer{}
 	for _, l := range layers {
-		if l.keep == "" && obs[l.x] == nil {
+		if l.keep == "" && l.kind == kindDense && obs[l.x] == nil {
 			obs[l.x] = &observer{}
 		}
 	}
@@ -282,7 +282,7 @@ func calibrate(c *Context, g *ir.Graph, layers []*layer, samples []map[string]*o
 		bar.Finish()
 	}
 	for _, l := range layers {
-		if l.keep == "" {
+		if l.keep == "" && l.kind == kindDense {
 			l.xs, l.xz = scaleZero(obs[l.x].rangeOf(method))
 		}
 	}

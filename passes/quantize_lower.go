@@ -14,21 +14,34 @@ import (
 //	DenseInt8(...) + @b                                          -> DenseInt8(..., @b)
 //	act(DenseInt8(...))                                          -> DenseInt8(...) {activation}
 //	Q(DQ(q, s, z), s, z)                                         -> q           (a redundant pair)
+//	Gather(DQ(@Tq, @ts){axis: 0}, ids)                           -> GatherInt8(@Tq, @ts, ids)
+//	Conv(DQ(DynamicQuantizeLinear(x)), DQ(@Wq, @ws){axis: 0}, b?) -> ConvInt8(x, @Wq, @ws, b?)
+//	QLinearMatMul(a, as, az, @B, @bs, @bz, ys, yz)               -> Q(DenseInt8(a, @B-@bz, @bs, _, as, az), ys, yz)
+//	QLinearConv(x, xs, xz, @W, @ws, @wz, ys, yz, @B?)            -> Q(ConvInt8(x, @W-@wz, @ws, @B·xs·ws, xs, xz), ys, yz)
 var importRules = []Rule{
 	{Name: "int8-ort-dynamic", Pat: Comm("Mul", Op("Cast", OpAny("MatMulInteger").As("mmi")).As("cast"), Comm("Mul", Var("xs"), Const("ws")).As("sc")),
 		When: ortDynamicOK, Do: ortDynamic, Fusion: true, ReportMisses: true},
-	{Name: "int8-qdq-matmul", Pat: OpAny("MatMul"), When: qdqMatMulOK, Do: qdqMatMul, Fusion: true},
+	{Name: "int8-qdq-matmul", Pat: OpAny("MatMul"), When: qdqMatMulOK, Do: qdqMatMul(nil), Fusion: true},
+	{Name: "int8-qlinear-matmul", Pat: OpAny("QLinearMatMul"), When: qlinearMatMulOK, Do: qlinearMatMul, Fusion: true, ReportMisses: true},
+	{Name: "int8-qlinear-conv", Pat: OpAny("QLinearConv"), When: qlinearConvOK, Do: qlinearConv, Fusion: true, ReportMisses: true},
 }
 
-var lowerRules = []Rule{
-	{Name: "int8-qdq-dense", Pat: OpAny("ciuic.Dense"), When: qdqMatMulOK, Do: qdqMatMul, Fusion: true},
-	{Name: "int8-qdq-matmul", Pat: OpAny("MatMul"), When: qdqMatMulOK, Do: qdqMatMul, Fusion: true},
-	{Name: "int8-bias", Pat: Comm("Add", OpAny("ciuic.DenseInt8").As("d"), Const("b")), When: int8BiasOK, Do: int8Bias, Fusion: true},
-	{Name: "int8-relu", Pat: Op("Relu", int8NoAct()), Do: int8Act("relu"), Fusion: true},
-	{Name: "int8-gelu", Pat: Op("Gelu", int8NoAct()), Do: int8Gelu, Fusion: true},
-	{Name: "int8-sigmoid", Pat: Op("Sigmoid", int8NoAct()), Do: int8Act("sigmoid"), Fusion: true},
-	{Name: "int8-tanh", Pat: Op("Tanh", int8NoAct()), Do: int8Act("tanh"), Fusion: true},
-	{Name: "qdq-pair", Pat: Op("QuantizeLinear", Op("DequantizeLinear", Var("q"), Var("s"), Var("z")).As("dq"), Var("s"), Var("z")), When: qdqPairOK, Do: keepQ},
+// lowerRules are quantize-lower's rules; rowX marks the Dense nodes whose activations
+// the quantize pass chose to quantize per row.
+func lowerRules(rowX map[*ir.Node]bool) []Rule {
+	return []Rule{
+		{Name: "int8-qdq-dense", Pat: OpAny("ciuic.Dense"), When: qdqMatMulOK, Do: qdqMatMul(rowX), Fusion: true},
+		{Name: "int8-qdq-matmul", Pat: OpAny("MatMul"), When: qdqMatMulOK, Do: qdqMatMul(rowX), Fusion: true},
+		{Name: "int8-qdq-gather", Pat: OpAny("Gather"), When: qdqGatherOK, Do: qdqGather, Fusion: true},
+		{Name: "int8-qdq-conv", Pat: OpAny("Conv"), When: qdqConvOK, Do: qdqConv, Fusion: true},
+		{Name: "int8-bias", Pat: Comm("Add", OpAny("ciuic.DenseInt8").As("d"), Const("b")), When: int8BiasOK, Do: int8Bias, Fusion: true},
+		{Name: "int8-relu", Pat: Op("Relu", int8NoAct()), Do: int8Act("relu"), Fusion: true},
+		{Name: "int8-gelu", Pat: Op("Gelu", int8NoAct()), Do: int8Gelu, Fusion: true},
+		{Name: "int8-sigmoid", Pat: Op("Sigmoid", int8NoAct()), Do: int8Act("sigmoid"), Fusion: true},
+		{Name: "int8-tanh", Pat: Op("Tanh", int8NoAct()), Do: int8Act("tanh"), Fusion: true},
+		{Name: "int8-conv-relu", Pat: Op("Relu", OpAny("ciuic.ConvInt8").As("d")), Do: int8Act("relu"), Fusion: true},
+		{Name: "qdq-pair", Pat: Op("QuantizeLinear", Op("DequantizeLinear", Var("q"), Var("s"), Var("z")).As("dq"), Var("s"), Var("z")), When: qdqPairOK, Do: keepQ},
+	}
 }
 
 func quantizeImport(c *Context, g *ir.Graph) error {
@@ -37,7 +50,11 @@ func quantizeImport(c *Context, g *ir.Graph) error {
 }
 
 func quantizeLower(c *Context, g *ir.Graph) error {
-	n, err := applyRules(c, g, append(importRules[:1:1], lowerRules...))
+	var rowX map[*ir.Node]bool
+	if c.quant != nil {
+		rowX = c.quant.rowX
+	}
+	n, err := applyRules(c, g, append(importRules[:1:1], lowerRules(rowX)...))
 	if n > 0 {
 		removeDead(g)
 		g.RemoveUnusedConsts()
@@ -204,7 +221,18 @@ func qdqWeight(v *ir.Value) (*ir.Tensor, *ir.Value, error) {
 	return wq, s, err
 }
 
-func qdqMatMul(b *Builder, m *Match) (*ir.Value, error) {
+func qdqMatMul(rowX map[*ir.Node]bool) func(b *Builder, m *Match) (*ir.Value, error) {
+	return func(b *Builder, m *Match) (*ir.Value, error) {
+		v, err := qdqMatMulOp(b, m)
+		if err == nil && rowX[m.Root] {
+			d := v.Def
+			d.Attrs["x_quant"] = ir.StringAttr("row")
+		}
+		return v, err
+	}
+}
+
+func qdqMatMulOp(b *Builder, m *Match) (*ir.Value, error) {
 	n := m.Root
 	x, s, z, _ := qdqActivation(n.Inputs[0])
 	wq, ws, _ := qdqWeight(n.Inputs[1])
@@ -274,7 +302,7 @@ func int8Act(act string) func(b *Builder, m *Match) (*ir.Value, error) {
 			attrs = ir.Attrs{}
 		}
 		attrs["activation"] = ir.StringAttr(act)
-		return b.Op("ciuic.DenseInt8", d.Inputs, attrs)
+		return b.Op(d.OpName(), d.Inputs, attrs)
 	}
 }
 

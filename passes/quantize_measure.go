@@ -37,6 +37,8 @@ type QuantReport struct {
 	AVX2            bool          `json:"cpu_avx2"`
 	FastInt8Kernels bool          `json:"fast_int8_kernels"`
 	Warnings        []string      `json:"warnings"`
+
+	rowX map[*ir.Node]bool // Dense nodes whose activations quantize-lower quantizes per row
 }
 
 // LayerReport is one candidate layer: quantized or kept in float, and the error of its
@@ -45,6 +47,8 @@ type LayerReport struct {
 	Name      string  `json:"name"`
 	Quantized bool    `json:"quantized"`
 	Kept      string  `json:"kept_float_because,omitempty"`
+	Kind      string  `json:"kind"`              // "dense", "gather" (embedding table, weight-only) or "conv"
+	XQuant    string  `json:"x_quant,omitempty"` // run-time activation quantization: "tensor" or "row"
 	FLOPs     int64   `json:"flops"`
 	SNRdB     float64 `json:"snr_db"`
 	Cosine    float64 `json:"cosine"`
@@ -76,6 +80,12 @@ func (r *QuantReport) String() string {
 		if l.Sensitivity > 0 {
 			note = fmt.Sprintf("alone: rel. RMS %.3g %s", l.Sensitivity, note)
 		}
+		switch {
+		case l.Kind == kindGather && l.Quantized:
+			note = "embedding table, int8 rows " + note
+		case l.XQuant == "row":
+			note = "activations per row " + note
+		}
 		s += fmt.Sprintf("  %-36s %-6s %9.1f %9.5f %s\n", l.Name, q, l.SNRdB, l.Cosine, note)
 	}
 	s += fmt.Sprintf("  CPU: VNNI %v, AVX2 %v; fast int8 kernels %v\n", r.VNNI, r.AVX2, r.FastInt8Kernels)
@@ -90,8 +100,15 @@ func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
 func (r *QuantReport) fill(g *ir.Graph, layers []*layer) {
 	r.Layers = []LayerReport{}
 	for _, l := range layers {
-		r.Layers = append(r.Layers, LayerReport{Name: l.name, Quantized: l.keep == "", Kept: l.keep, FLOPs: l.flops,
-			SNRdB: round4(l.snr), Cosine: round6(l.cos), Sensitivity: round4(l.sens)})
+		lr := LayerReport{Name: l.name, Quantized: l.keep == "", Kept: l.keep, Kind: l.kind, FLOPs: l.flops,
+			SNRdB: round4(l.snr), Cosine: round6(l.cos), Sensitivity: round4(l.sens)}
+		if lr.Quantized && l.kind != kindGather && r.Mode == QuantizeDynamic {
+			lr.XQuant = "tensor"
+			if l.xrow {
+				lr.XQuant = "row"
+			}
+		}
+		r.Layers = append(r.Layers, lr)
 	}
 	r.fillFlops(g)
 	r.VNNI = cpu.X86.HasAVX512VNNI || cpu.X86.HasAVXVNNI
@@ -245,21 +262,46 @@ func (e *evaluator) run(inputs map[string]*ops.Tensor, over map[*ir.Node]overrid
 	return res, nil
 }
 
-// int8Override runs layer l as ciuic.DenseInt8 would after lowering.
+// int8Override runs layer l as its integer op (ciuic.DenseInt8, GatherInt8 or
+// ConvInt8) would after lowering.
 func int8Override(cfg Config, l *layer) override {
 	wq, _ := ops.FromIR(l.wq)
 	ws, _ := ops.FromIR(l.wscale)
 	n := l.node
 	act := n.Attrs.String("activation", "")
+	run := func(op string, args []*ops.Tensor, attrs ir.Attrs) (*ops.Tensor, error) {
+		outs, err := ops.Run(ir.CiuicDomain, op, args, attrs, 1)
+		if err != nil {
+			return nil, err
+		}
+		return outs[0], nil
+	}
+	switch l.kind {
+	case kindGather:
+		return func(in []*ops.Tensor) (*ops.Tensor, error) {
+			return run("GatherInt8", []*ops.Tensor{wq, ws, in[1]}, nil)
+		}
+	case kindConv:
+		return func(in []*ops.Tensor) (*ops.Tensor, error) {
+			args := []*ops.Tensor{in[0], wq, ws}
+			if len(in) > 2 && in[2] != nil {
+				args = append(args, in[2])
+			}
+			return run("ConvInt8", args, n.Attrs)
+		}
+	}
 	return func(in []*ops.Tensor) (*ops.Tensor, error) {
 		args := []*ops.Tensor{in[0], wq, ws, nil}
 		if len(in) > 2 {
 			args[3] = in[2]
 		}
 		attrs := ir.Attrs{"activation": ir.StringAttr(act)}
-		if cfg.Quantize == QuantizeStatic {
+		switch {
+		case cfg.Quantize == QuantizeStatic:
 			args = append(args, ops.Scalar(l.xs), ops.Scalar(uint8(l.xz)))
-		} else {
+		case l.xrow:
+			attrs["x_quant"] = ir.StringAttr("row")
+		default:
 			attrs["x_quant"] = ir.StringAttr("tensor")
 		}
 		outs, err := ops.Run(ir.CiuicDomain, "DenseInt8", args, attrs, 1)
@@ -353,8 +395,12 @@ func measure(c *Context, g *ir.Graph, layers []*layer, samples []map[string]*ops
 	floatOut := make([][]*ops.Tensor, len(samples))
 	floatLayer := make([]map[*ir.Node]*ops.Tensor, len(samples))
 	isLayer := map[*ir.Node]bool{}
+	rows := map[*ir.Value]*rowSpread{}
 	for _, l := range layers {
 		isLayer[l.node] = true
+		if l.kind == kindDense && c.Quantize == QuantizeDynamic {
+			rows[l.x] = &rowSpread{}
+		}
 	}
 	for i, s := range samples {
 		floatLayer[i] = map[*ir.Node]*ops.Tensor{}
@@ -362,8 +408,16 @@ func measure(c *Context, g *ir.Graph, layers []*layer, samples []map[string]*ops
 			if n := v.Def; n != nil && isLayer[n] && v == n.Outputs[0] {
 				floatLayer[i][n] = t
 			}
+			if r := rows[v]; r != nil && t.DType == ir.F32 && t.Rank() > 0 {
+				r.add(t.F32(), t.Shape[t.Rank()-1])
+			}
 		}); err != nil {
 			return fmt.Errorf("measuring quantization error: %v", err)
+		}
+	}
+	for _, l := range layers {
+		if r := rows[l.x]; r != nil && l.kind == kindDense {
+			l.xrow = r.gain() >= rowGain
 		}
 	}
 	overrides := func(only *layer) map[*ir.Node]override {
@@ -446,6 +500,47 @@ func measure(c *Context, g *ir.Graph, layers []*layer, samples []map[string]*ops
 		rep.Top1Agreement = round4(float64(st.agree) / float64(st.rows))
 	}
 	return nil
+}
+
+// rowGain is the estimated reduction of quantization noise power at which a layer's
+// activations are quantized per row instead of per tensor (3 dB).
+const rowGain = 2
+
+// minRowLen is the shortest row for which a range says something about the row.
+const minRowLen = 16
+
+// rowSpread estimates what per-row activation quantization gains over per-tensor: the
+// rounding noise power of a row is proportional to its step squared, so quantizing M
+// rows with their own ranges r_i instead of the tensor's range R divides the total noise
+// power by M·R² / Σ r_i². Rows of very different ranges (attention-sized activations,
+// a few outlier tokens) gain much; rows like LayerNorm outputs gain little.
+type rowSpread struct {
+	sumR2, maxR float64
+	rows        int
+}
+
+func (s *rowSpread) add(x []float32, K int) {
+	if K < minRowLen || len(x) < 2*K {
+		return // a single row: nothing to gain; short rows: their ranges are noise
+	}
+	for r := 0; r+K <= len(x); r += K {
+		lo, hi := float32(0), float32(0)
+		for _, v := range x[r : r+K] {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		rg := float64(hi - lo)
+		s.sumR2 += rg * rg
+		s.maxR = max(s.maxR, rg)
+		s.rows++
+	}
+}
+
+// gain is the noise-power ratio per tensor / per row (1 when nothing was observed).
+func (s *rowSpread) gain() float64 {
+	if s.rows == 0 || s.sumR2 == 0 {
+		return 1
+	}
+	return float64(s.rows) * s.maxR * s.maxR / s.sumR2
 }
 
 // errStats accumulates the error of approximate tensors against reference ones.
