@@ -51,8 +51,8 @@ type Target struct {
 type KernelChoice struct {
 	Op    string `json:"op"`
 	DType string `json:"dtype"`
-	// Impl names the implementation: "gemm/avx512" for the packed GEMM, "ref" for the
-	// portable kernels.
+	// Impl names the implementation: "gemm/avx512" for the packed GEMM, "gemm-int8/vnni"
+	// for the int8 one, "view" for ops that only relabel memory, "ref" for the others.
 	Impl string `json:"impl"`
 	// Into is set when the kernel writes into the arena directly; otherwise its result
 	// is copied there.
@@ -162,6 +162,11 @@ func Compile(g *ir.Graph, opts Options) (*Plan, error) {
 		kc := KernelChoice{Op: n.OpName(), DType: dt.String(), Impl: "ref", Into: into}
 		if IsView(n) {
 			kc.Impl, kc.Into = "view", true
+		}
+		if n.Domain == "" && n.Op == "MatMulInteger" || n.Domain == ir.CiuicDomain && n.Op == "DenseInt8" {
+			// Their weights are packed when the plan is loaded (exec.NewPlanSession), not
+			// stored: the file holds the raw int8 matrix.
+			kc.Impl = "gemm-int8/" + ops.GemmInt8Impl()
 		}
 		if w := gemmOperand(n); w != nil || (n.Op == "MatMul" || n.Op == "Gemm") && dt == ir.F32 {
 			kc.Impl = "gemm/" + ops.GemmImpl()
