@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -37,6 +38,56 @@ func smallNet(tb testing.TB) *ir.Graph {
 	r := op("Sigmoid", op("Reshape", h, s1))
 	m := op("Reshape", op("Mul", r, r), s2)
 	g.Outputs = []*ir.Value{op("Tanh", op("MatMul", m, w2)), h}
+	if err := ir.InferTypes(g); err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+// blockNet is one fused transformer block as the passes leave it: ciuic.Dense to Q, K,
+// V, Split, ciuic.Attention, ciuic.Dense, ciuic.SkipLayerNorm with both outputs, then
+// ciuic.FusedElementwise and an Add of the residual: into-variants throughout, and
+// in-place outputs (both of SkipLayerNorm's, the fused op's).
+func blockNet(tb testing.TB) *ir.Graph {
+	rng := rand.New(rand.NewPCG(5, 6))
+	data := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() / 4)
+		}
+		return v
+	}
+	const T, D = 40, 32
+	g := ir.NewGraph("block")
+	x := g.AddInput("x", ir.T(ir.F32, ir.StaticShape(1, T, D)))
+	c := func(name string, shape ...int64) *ir.Value {
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		return g.AddConst(name, ir.NewTensorF32(shape, data(int(n))))
+	}
+	ciuic := func(op string, in []*ir.Value, attrs ir.Attrs, nout int) []*ir.Value {
+		n := g.NewNode(op, in, attrs)
+		n.Domain = ir.CiuicDomain
+		for len(n.Outputs) < nout {
+			n.Outputs = append(n.Outputs, &ir.Value{Name: fmt.Sprintf("%s_%d", n.Outputs[0].Name, len(n.Outputs)), Def: n})
+		}
+		return n.Outputs
+	}
+	h := g.NewNode("Add", []*ir.Value{x, c("b0", D)}, nil).Outputs[0] // an arena value, dying at SkipLayerNorm
+	qkv := ciuic("Dense", []*ir.Value{h, c("wqkv", D, 3*D), c("bqkv", 3*D)}, nil, 1)[0]
+	sizes := g.AddConst("sizes", ir.NewTensorI64([]int64{3}, []int64{D, D, D}))
+	split := g.NewNode("Split", []*ir.Value{qkv, sizes}, ir.Attrs{"axis": ir.IntAttr(-1)})
+	for len(split.Outputs) < 3 {
+		split.Outputs = append(split.Outputs, &ir.Value{Name: fmt.Sprintf("split_%d", len(split.Outputs)), Def: split})
+	}
+	att := ciuic("Attention", split.Outputs, ir.Attrs{"num_heads": ir.IntAttr(4), "causal": ir.IntAttr(1)}, 1)[0]
+	proj := ciuic("Dense", []*ir.Value{att, c("wo", D, D), c("bo", D)}, nil, 1)[0]
+	ln := ciuic("SkipLayerNorm", []*ir.Value{h, proj, c("gamma", D), c("beta", D)}, ir.Attrs{"epsilon": ir.FloatAttr(1e-5)}, 2)
+	act := ciuic("FusedElementwise", []*ir.Value{ln[0]}, ir.Attrs{"expr": ir.StringAttr("Mul(x0, Sigmoid(x0))")}, 1)[0]
+	out := g.NewNode("Add", []*ir.Value{act, ln[1]}, nil).Outputs[0]
+	g.Outputs = []*ir.Value{out}
 	if err := ir.InferTypes(g); err != nil {
 		tb.Fatal(err)
 	}
@@ -100,13 +151,21 @@ func TestPlanRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		g    *ir.Graph
-	}{{"small", smallNet(t)}, {"mlp branches", mlpGraph(t, true)}, {"mlp chain", mlpGraph(t, false)}} {
+	}{{"small", smallNet(t)}, {"block", blockNet(t)}, {"mlp branches", mlpGraph(t, true)}, {"mlp chain", mlpGraph(t, false)}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref, err := NewSession(tc.g, Options{Workers: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			p := loadPlan(t, tc.g)
+			if st := p.Stats(); tc.name == "block" && st.InPlace < 4 {
+				t.Errorf("block: %d in-place outputs, want SkipLayerNorm's two, the fused op's and the last Add's", st.InPlace)
+			}
+			for i, k := range p.Kernels {
+				if n := tc.g.Nodes[i]; !k.Into && n.Op != "Concat" {
+					t.Errorf("%s has no into-variant", n.OpName())
+				}
+			}
 			if p.Memory.ArenaBytes >= p.Memory.NaiveBytes && tc.name != "small" {
 				t.Errorf("arena %d bytes, no smaller than the sum of intermediates %d", p.Memory.ArenaBytes, p.Memory.NaiveBytes)
 			}
