@@ -17,9 +17,9 @@ func init() {
 	ci := map[string]AttrSpec{"auto_pad": {Kind: AttrString}, "group": {Kind: AttrInt}, "dilations": {Kind: AttrInts},
 		"kernel_shape": {Kind: AttrInts}, "pads": {Kind: AttrInts}, "strides": {Kind: AttrInts},
 		"activation": {Kind: AttrString}, "x_quant": {Kind: AttrString}}
-	MustRegister(&Schema{Domain: CiuicDomain, Op: "ConvInt8", MinInputs: 3, MaxInputs: 6, MinOutputs: 1, MaxOutputs: 1,
+	MustRegister(&Schema{Domain: CiuicDomain, Op: "ConvInt8", MinInputs: 3, MaxInputs: 7, MinOutputs: 1, MaxOutputs: 1,
 		Attrs: ci, Infer: inferConvInt8,
-		Doc: `act(Conv(dq(q(X)), W i8 · WScale[M|1]) + B[M]): X quantized at run time per tensor (u8), the i32 accumulator scaled in the epilogue; inputs X, W, WScale, B?, XScale?, XZero? (X already u8/i8 on that grid: QLinearConv)`})
+		Doc: `act(Conv(dq(q(X)), W i8 · WScale[M|1]) + B[M]): X quantized at run time per tensor (u8), the i32 accumulator scaled in the epilogue; inputs X, W, WScale, B?, XScale?, XZero? (X already u8/i8 on that grid: QLinearConv), WZero? (u8 W with a zero point)`})
 	qc := map[string]AttrSpec{"auto_pad": {Kind: AttrString}, "group": {Kind: AttrInt}, "dilations": {Kind: AttrInts},
 		"kernel_shape": {Kind: AttrInts}, "pads": {Kind: AttrInts}, "strides": {Kind: AttrInts}}
 	MustRegister(&Schema{Op: "QLinearConv", MinInputs: 8, MaxInputs: 9, MinOutputs: 1, MaxOutputs: 1,
@@ -111,7 +111,11 @@ func inferConvInt8(n *Node) ([]Type, error) {
 	} else if x.DType != F32 {
 		return nil, fmt.Errorf("X must be f32, got %s", x.DType)
 	}
-	if w.DType != I8 {
+	if hasInput(n, 6) {
+		if z := inType(n, 6); w.DType != U8 || z.DType != U8 || len(z.Shape) != 0 {
+			return nil, fmt.Errorf("WZero must be a u8[] zero point of a u8 W, got %s and %s", w, z)
+		}
+	} else if w.DType != I8 {
 		return nil, fmt.Errorf("W must be i8, got %s", w.DType)
 	}
 	if len(w.Shape) < 3 {

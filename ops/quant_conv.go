@@ -27,7 +27,9 @@ func convInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 	x, w, ws, b := in[0], in[1], in[2], input(in, 3)
 	xsT, xzT := input(in, 4), input(in, 5)
 	preq := xsT != nil && xzT != nil && xsT.DType == ir.F32 && xsT.Len() == 1 && xzT.Len() == 1 && xzT.DType == x.DType && (x.DType == ir.U8 || x.DType == ir.I8)
-	if x.DType != ir.F32 && !preq || w.DType != ir.I8 || w.Rank() < 3 || ws.DType != ir.F32 {
+	wz := input(in, 6)
+	wOK := w.DType == ir.I8 && wz == nil || w.DType == ir.U8 && wz != nil && wz.DType == ir.U8 && wz.Len() == 1
+	if x.DType != ir.F32 && !preq || !wOK || w.Rank() < 3 || ws.DType != ir.F32 {
 		return nil, fmt.Errorf("ConvInt8: want X f32, W i8 [M, C/group, k...], WScale f32; got %s%v, %s%v, %s%v", x.DType, x.Shape, w.DType, w.Shape, ws.DType, ws.Shape)
 	}
 	M := w.Shape[0]
@@ -55,7 +57,7 @@ func convInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 			cattrs[k] = a
 		}
 	}
-	acc, err := convIntegerKernel(ctx, []*Tensor{xq, w, zp}, cattrs)
+	acc, err := convIntegerKernel(ctx, []*Tensor{xq, w, zp, wz}, cattrs)
 	if err != nil {
 		return nil, fmt.Errorf("ConvInt8: %v", err)
 	}

@@ -123,13 +123,14 @@ func qdqConv(b *Builder, m *Match) (*ir.Value, error) {
 	return b.Op("ciuic.ConvInt8", in, attrs)
 }
 
-// constScalar returns v's single element as float64 if v is a constant scalar.
+// constScalar returns v's single element as float64 if v is a constant scalar (or
+// one-element tensor) of a float or 8-bit type.
 func constScalar(v *ir.Value) (float64, bool) {
 	if v == nil || v.Const == nil || v.Const.NumElements() != 1 {
 		return 0, false
 	}
 	switch v.Const.DType {
-	case ir.F32:
+	case ir.F32, ir.F16:
 		return float64(v.Const.Float32s()[0]), true
 	case ir.U8, ir.I8:
 		return float64(v.Const.Int64s()[0]), true
@@ -137,43 +138,76 @@ func constScalar(v *ir.Value) (float64, bool) {
 	return 0, false
 }
 
-// qlinearScalars checks the constant scalar scale/zero-point pairs of a QOperator op at
-// the given input positions (x scale, x zero, y scale, y zero).
+// qlinearScalars checks the scale/zero-point pairs of a QOperator op at input positions
+// xs, xz, ys, yz: constant one-element tensors, f32 or f16 scales (f16 widens to f32
+// exactly), and an x zero point of x's type.
 func qlinearScalars(n *ir.Node, idx ...int) error {
 	for _, i := range idx {
 		if i >= len(n.Inputs) || n.Inputs[i] == nil {
 			return fmt.Errorf("input %d is missing", i)
 		}
 		if _, ok := constScalar(n.Inputs[i]); !ok {
-			return fmt.Errorf("input %d (%s) is not a constant f32, u8 or i8 scalar", i, n.Inputs[i])
+			return fmt.Errorf("input %d (%s) is not a constant one-element f32, f16, u8 or i8 tensor", i, n.Inputs[i])
 		}
 	}
-	if n.Inputs[idx[0]].Const.DType != ir.F32 || n.Inputs[idx[2]].Const.DType != ir.F32 {
-		return fmt.Errorf("scales are not f32")
+	for _, i := range []int{idx[0], idx[2]} {
+		if dt := n.Inputs[i].Const.DType; dt != ir.F32 && dt != ir.F16 {
+			return fmt.Errorf("scale %s is not f32 or f16", n.Inputs[i])
+		}
 	}
 	if n.Inputs[idx[1]].Const.DType != n.Inputs[0].Type.DType {
 		return fmt.Errorf("x zero point dtype differs from x")
 	}
+	if dt := n.Inputs[idx[3]].Const.DType; dt != ir.U8 && dt != ir.I8 {
+		return fmt.Errorf("y zero point is not u8 or i8")
+	}
 	return nil
 }
 
-// qlinearWeight returns the i8 weight (minus its zero point) and its f32 scale vector
-// (per tensor, or per output channel along axis: 1 for MatMul's B [K, N], 0 for Conv's W).
+// scalarF32 is v (a constant one-element float tensor) as an f32 scalar constant.
+func scalarF32(b *Builder, v *ir.Value) *ir.Value {
+	if v.Const.DType == ir.F32 && len(v.Const.Shape) == 0 {
+		return v
+	}
+	return b.Const(v.Name+"_f32", ir.NewTensorF32(nil, v.Const.Float32s()[:1]))
+}
+
+// scalar8 is v (a constant one-element 8-bit tensor) as a rank-0 constant.
+func scalar8(b *Builder, v *ir.Value) *ir.Value {
+	if len(v.Const.Shape) == 0 {
+		return v
+	}
+	return b.Const(v.Name+"_scalar", &ir.Tensor{DType: v.Const.DType, Data: v.Const.Data[:1]})
+}
+
+// vecF32 is the constant scale v as an f32 vector.
+func vecF32(b *Builder, v *ir.Value) *ir.Value {
+	if v.Const.DType == ir.F32 && len(v.Const.Shape) <= 1 {
+		return v
+	}
+	f := v.Const.Float32s()
+	return b.Const(v.Name+"_f32", ir.NewTensorF32([]int64{int64(len(f))}, f))
+}
+
+// qlinearWeight returns the i8 weight (minus its zero point); the scale must be per tensor
+// or per output channel along axis (1 for MatMul's B [K, N], 0 for Conv's W).
 func qlinearWeight(w, s, z *ir.Value, axis int) (*ir.Tensor, error) {
-	if w.Const == nil || s.Const == nil || s.Const.DType != ir.F32 || z != nil && z.Const == nil {
-		return nil, fmt.Errorf("weight, its scale and zero point are not constants (f32 scale)")
+	if w.Const == nil || s.Const == nil || s.Const.DType != ir.F32 && s.Const.DType != ir.F16 || z != nil && z.Const == nil {
+		return nil, fmt.Errorf("weight, its scale and zero point are not constants (f32 or f16 scale)")
 	}
 	var zt *ir.Tensor
 	if z != nil {
 		zt = z.Const
 	}
-	ch := w.Const.Shape[axis]
-	if n := s.Const.NumElements(); n != 1 && n != ch {
-		return nil, fmt.Errorf("weight scale has %d elements, want 1 or %d", n, ch)
+	if axis >= len(w.Const.Shape) {
+		return nil, fmt.Errorf("weight %s has too few dims", w)
+	}
+	if n := s.Const.NumElements(); n != 1 && n != w.Const.Shape[axis] {
+		return nil, fmt.Errorf("weight scale has %d elements, want 1 or %d", n, w.Const.Shape[axis])
 	}
 	if axis == 1 {
 		if len(w.Const.Shape) != 2 {
-			return nil, fmt.Errorf("B is not a matrix")
+			return nil, fmt.Errorf("B %s is not a matrix (batched products stay on QLinearMatMul)", w.Type)
 		}
 		return int8Weight(w.Const, zt)
 	}
@@ -185,30 +219,55 @@ func qlinearMatMulOK(m *Match) error {
 	if err := qlinearScalars(n, 1, 2, 6, 7); err != nil {
 		return err
 	}
-	_, err := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 1)
-	return err
-}
-
-// scaleVec is s as a 1-D f32 vector (DenseInt8 and ConvInt8 take [] or [N]).
-func scaleVec(b *Builder, s *ir.Value) *ir.Value {
-	if len(s.Type.Shape) <= 1 {
-		return s
+	if _, err := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 1); err != nil {
+		w := n.Inputs[3]
+		if w.Const == nil || len(w.Const.Shape) != 2 || w.Const.DType != ir.U8 && w.Const.DType != ir.I8 || n.Inputs[5] == nil || n.Inputs[5].Const == nil {
+			return err
+		}
+		// B minus its zero point leaves i8: MatMulInteger (which takes the zero point) instead.
 	}
-	return b.Const(s.Name+"_vec", &ir.Tensor{DType: ir.F32, Shape: []int64{s.Const.NumElements()}, Data: s.Const.Data})
+	return nil
 }
 
+// qlinearMatMul lowers to DenseInt8 when B minus its zero point fits in i8, else to
+// Q(Cast(MatMulInteger(a, @B, az, @bz)) · @(as·bs)); both run on the int8 GEMM.
 func qlinearMatMul(b *Builder, m *Match) (*ir.Value, error) {
 	n := m.Root
-	wq, _ := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 1)
+	wq, err := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 1)
+	if err != nil {
+		as, _ := constScalar(n.Inputs[1])
+		bs := n.Inputs[4].Const.Float32s()
+		sc := make([]float32, len(bs))
+		for i, v := range bs {
+			sc[i] = float32(as) * v
+		}
+		mmi, err := b.Op("MatMulInteger", []*ir.Value{n.Inputs[0], n.Inputs[3], scalar8(b, n.Inputs[2]), n.Inputs[5]}, nil)
+		if err != nil {
+			return nil, err
+		}
+		f, err := b.Op("Cast", []*ir.Value{mmi}, ir.Attrs{"to": ir.IntAttr(int64(ir.F32.ONNXCode()))})
+		if err != nil {
+			return nil, err
+		}
+		shape := []int64{int64(len(sc))}
+		if len(sc) == 1 {
+			shape = nil
+		}
+		y, err := b.Op("Mul", []*ir.Value{f, b.Const(n.Inputs[4].Name+"_ab", ir.NewTensorF32(shape, sc))}, nil)
+		if err != nil {
+			return nil, err
+		}
+		return b.Op("QuantizeLinear", []*ir.Value{y, scalarF32(b, n.Inputs[6]), scalar8(b, n.Inputs[7])}, nil)
+	}
 	wv := n.Inputs[3]
 	if wq != wv.Const {
 		wv = b.Const(wv.Name+"_s8", wq)
 	}
-	y, err := b.Op("ciuic.DenseInt8", []*ir.Value{n.Inputs[0], wv, scaleVec(b, n.Inputs[4]), nil, n.Inputs[1], n.Inputs[2]}, nil)
+	y, err := b.Op("ciuic.DenseInt8", []*ir.Value{n.Inputs[0], wv, vecF32(b, n.Inputs[4]), nil, scalarF32(b, n.Inputs[1]), scalar8(b, n.Inputs[2])}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return b.Op("QuantizeLinear", []*ir.Value{y, n.Inputs[6], n.Inputs[7]}, nil)
+	return b.Op("QuantizeLinear", []*ir.Value{y, scalarF32(b, n.Inputs[6]), scalar8(b, n.Inputs[7])}, nil)
 }
 
 func qlinearConvOK(m *Match) error {
@@ -219,18 +278,25 @@ func qlinearConvOK(m *Match) error {
 	if len(n.Inputs) > 8 && n.Inputs[8] != nil && (n.Inputs[8].Const == nil || n.Inputs[8].Const.DType != ir.I32) {
 		return fmt.Errorf("bias is not a constant i32 vector")
 	}
-	_, err := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 0)
-	return err
+	w, s, z := n.Inputs[3], n.Inputs[4], n.Inputs[5]
+	if _, err := qlinearWeight(w, s, z, 0); err != nil {
+		// u8 weights whose zero point takes them out of the i8 range keep it (ConvInt8's WZero).
+		if w.Const == nil || w.Const.DType != ir.U8 || z == nil || z.Const == nil || z.Const.DType != ir.U8 || z.Const.NumElements() != 1 {
+			return err
+		}
+	}
+	return nil
 }
 
 func qlinearConv(b *Builder, m *Match) (*ir.Value, error) {
 	n := m.Root
-	wq, _ := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 0)
-	wv := n.Inputs[3]
-	if wq != wv.Const {
+	wv, ws := n.Inputs[3], vecF32(b, n.Inputs[4])
+	var wz *ir.Value
+	if wq, err := qlinearWeight(n.Inputs[3], n.Inputs[4], n.Inputs[5], 0); err != nil {
+		wz = scalar8(b, n.Inputs[5])
+	} else if wq != wv.Const {
 		wv = b.Const(wv.Name+"_s8", wq)
 	}
-	ws := scaleVec(b, n.Inputs[4])
 	var bias *ir.Value
 	if len(n.Inputs) > 8 && n.Inputs[8] != nil {
 		// The i32 bias is on the accumulator's grid: as f32 it is B · x_scale · w_scale[m].
@@ -242,9 +308,13 @@ func qlinearConv(b *Builder, m *Match) (*ir.Value, error) {
 		}
 		bias = b.Const(n.Inputs[8].Name+"_f32", ir.NewTensorF32([]int64{int64(len(bf))}, bf))
 	}
-	y, err := b.Op("ciuic.ConvInt8", []*ir.Value{n.Inputs[0], wv, ws, bias, n.Inputs[1], n.Inputs[2]}, convAttrs(n))
+	in := []*ir.Value{n.Inputs[0], wv, ws, bias, scalarF32(b, n.Inputs[1]), scalar8(b, n.Inputs[2])}
+	if wz != nil {
+		in = append(in, wz)
+	}
+	y, err := b.Op("ciuic.ConvInt8", in, convAttrs(n))
 	if err != nil {
 		return nil, err
 	}
-	return b.Op("QuantizeLinear", []*ir.Value{y, n.Inputs[6], n.Inputs[7]}, nil)
+	return b.Op("QuantizeLinear", []*ir.Value{y, scalarF32(b, n.Inputs[6]), scalar8(b, n.Inputs[7])}, nil)
 }
