@@ -21,8 +21,9 @@ type QuantReport struct {
 	WeightBytesBefore int64   `json:"weight_bytes_before"`
 	WeightBytesAfter  int64   `json:"weight_bytes_after"`
 	WeightRatio       float64 `json:"weight_ratio"`
-	// IntFLOPShare is the share of matrix-product FLOPs (MatMul, Gemm, Dense, DenseInt8,
-	// Attention; other ops are not counted) that run in integer arithmetic.
+	// IntFLOPShare is the share of matrix-product and convolution FLOPs (MatMul, Gemm,
+	// Dense, DenseInt8, Attention, Conv, ConvInt8; other ops are not counted) that run in
+	// integer arithmetic.
 	IntFLOPShare float64 `json:"int_flop_share"`
 	MatMulFLOPs  int64   `json:"matmul_flops"`
 	// Errors are measured on Samples inputs (InputsFrom: "calibration" or "seeded").
@@ -63,7 +64,7 @@ func (r *QuantReport) String() string {
 	if r.CalibMethod != "" {
 		s += " (" + r.CalibMethod + " calibration)"
 	}
-	s += fmt.Sprintf(": weights %s -> %s (%.1f%%), %.1f%% of matmul FLOPs in int8\n",
+	s += fmt.Sprintf(": weights %s -> %s (%.1f%%), %.1f%% of matmul and conv FLOPs in int8\n",
 		mib(r.WeightBytesBefore), mib(r.WeightBytesAfter), 100*r.WeightRatio, 100*r.IntFLOPShare)
 	s += fmt.Sprintf("  error vs float on %d %s input(s): output rel. RMS %.3g, cosine %.6f", r.Samples, r.InputsFrom, r.OutputRelRMS, r.OutputCosine)
 	if r.Top1Agreement >= 0 {
@@ -129,7 +130,8 @@ func (r *QuantReport) fillFlops(g *ir.Graph) {
 	for _, n := range g.Nodes {
 		f := matmulFLOPs(n)
 		total += f
-		if n.Domain == ir.CiuicDomain && n.Op == "DenseInt8" || n.Op == "MatMulInteger" || n.Op == "QLinearMatMul" {
+		if n.Domain == ir.CiuicDomain && (n.Op == "DenseInt8" || n.Op == "ConvInt8") || n.Op == "MatMulInteger" || n.Op == "QLinearMatMul" ||
+			n.Op == "ConvInteger" || n.Op == "QLinearConv" {
 			integer += f
 		}
 	}
@@ -173,6 +175,26 @@ func matmulFLOPs(n *ir.Node) int64 {
 			out *= d
 		}
 		return 2 * out * k
+	case "Conv", "ciuic.ConvInt8", "ConvInteger", "QLinearConv":
+		wi := 1
+		if n.Op == "QLinearConv" {
+			wi = 3
+		}
+		if wi >= len(n.Inputs) || n.Inputs[wi] == nil {
+			return 0
+		}
+		w, y := dims(n.Inputs[wi].Type.Shape), dims(n.Outputs[0].Type.Shape)
+		if len(w) < 3 {
+			return 0
+		}
+		out, per := int64(1), int64(1)
+		for _, d := range y {
+			out *= d
+		}
+		for _, d := range w[1:] {
+			per *= d
+		}
+		return 2 * out * per
 	case "ciuic.Attention", "ciuic.SparseAttention": // the sparse form counted as dense: an upper bound
 		q, k := dims(n.Inputs[0].Type.Shape), dims(n.Inputs[1].Type.Shape)
 		if len(q) != 3 || len(k) != 3 {
