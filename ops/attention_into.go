@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"sync"
+
 	"github.com/ciuic/ciuic/ir"
 )
 
@@ -22,10 +24,18 @@ func attentionInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error 
 	}
 	q, k, v, ys := in[0].F32(), in[1].F32(), in[2].F32(), y.F32()
 	ctx.ParallelFor(g.B*g.H, 1, func(lo, hi int) {
-		scores := make([]float32, min(attnBlock, g.S)*g.T)
-		for pair := lo; pair < hi; pair++ {
-			g.head(q, k, v, ys, pair/g.H, pair%g.H, scores)
+		buf := scoresPool.Get().(*[]float32)
+		if n := min(attnBlock, g.S) * g.T; cap(*buf) < n {
+			*buf = make([]float32, n)
 		}
+		for pair := lo; pair < hi; pair++ {
+			g.head(q, k, v, ys, pair/g.H, pair%g.H, (*buf)[:min(attnBlock, g.S)*g.T])
+		}
+		scoresPool.Put(buf)
 	})
 	return nil
 }
+
+// scoresPool holds score blocks (every element is written before it is read), so
+// that a plan's runs do not allocate one per call.
+var scoresPool = sync.Pool{New: func() any { return new([]float32) }}

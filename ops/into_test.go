@@ -42,7 +42,9 @@ func TestIntoMatchesKernel(t *testing.T) {
 		{ir.CiuicDomain, "Dense", []*Tensor{rt(70, 40), rt(40, 24), rt(24)}, ir.Attrs{"activation": ir.StringAttr("gelu")}, 1},
 		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(2, 70, 64), rt(2, 70, 64), rt(64), rt(64)}, ir.Attrs{"epsilon": ir.FloatAttr(1e-5)}, 2},
 		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(2, 70, 64), rt(2, 70, 64), rt(64), nil, rt(64)}, nil, 1},
-		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(2, 7, 16), rt(7, 16), rt(16)}, nil, 2}, // broadcast Skip: falls back
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(2, 7, 16), rt(7, 16), rt(16)}, nil, 2},         // Skip a suffix of X
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(1, 7, 16), rt(7, 16), rt(16), rt(16)}, nil, 1}, // X's layout
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(2, 7, 16), rt(2, 1, 16), rt(16)}, nil, 2},      // other broadcast: falls back
 		{ir.CiuicDomain, "RMSNorm", []*Tensor{rt(70, 64), rt(64)}, nil, 1},
 		{ir.CiuicDomain, "FusedElementwise", []*Tensor{rt(3, 70, 64), rt(64)}, ir.Attrs{"expr": ir.StringAttr("Mul(x0, Sigmoid(Add(x0, x1)))")}, 1},
 		{ir.CiuicDomain, "FusedElementwise", []*Tensor{rt(3, 70, 64), rt(3, 70, 64)}, ir.Attrs{"expr": ir.StringAttr("Sub(x1, Tanh(x0))")}, 1},

@@ -29,7 +29,9 @@ type skipLN struct {
 func (s *skipLN) rows(lo, hi int) {
 	D := s.D
 	for r := lo; r < hi; r++ {
-		xrow, krow, yrow := s.xs[r*D:][:D], s.ks[r*D:][:D], s.ys[r*D:][:D]
+		// Skip is X's shape or a suffix of it (a positional table added to every batch
+		// row): its row for X's row r is r modulo its own rows.
+		xrow, krow, yrow := s.xs[r*D:][:D], s.ks[(r*D)%len(s.ks):][:D], s.ys[r*D:][:D]
 		srow := yrow
 		if s.ss != nil {
 			srow = s.ss[r*D:][:D]
@@ -61,9 +63,10 @@ func skipLayerNormInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) er
 	if len(out) > 1 {
 		sum = out[1]
 	}
-	if x.DType != ir.F32 || skip.DType != ir.F32 || x.Rank() == 0 || !sameShape(x.Shape, skip.Shape) ||
+	if x.DType != ir.F32 || skip.DType != ir.F32 || x.Rank() == 0 || skip.Rank() == 0 || !suffixOf(skip.Shape, x.Shape) ||
+		skip.Len() == 0 || skip.Shape[skip.Rank()-1] != x.Shape[x.Rank()-1] ||
 		y.DType != ir.F32 || !sameShape(y.Shape, x.Shape) || sum != nil && (sum.DType != ir.F32 || !sameShape(sum.Shape, x.Shape)) {
-		return fallbackInto(ctx, skipLayerNormKernel, in, out, attrs) // broadcast Skip, errors
+		return fallbackInto(ctx, skipLayerNormKernel, in, out, attrs) // other broadcasts, errors
 	}
 	const op = "SkipLayerNorm"
 	D := x.Shape[x.Rank()-1]
