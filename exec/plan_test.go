@@ -246,3 +246,41 @@ func TestPlanAllocs(t *testing.T) {
 		t.Errorf("elementwise plan: %v allocations per run, want 0", allocs)
 	}
 }
+
+// TestPlanPacksOnce: a plan session packs nothing for its f32 weights (their panels are
+// in the plan) and its int8 weights once, at load; runs pack nothing.
+func TestPlanPacksOnce(t *testing.T) {
+	g := ir.NewGraph("int8")
+	x := g.AddInput("x", ir.T(ir.F32, ir.StaticShape(4, 16)))
+	wdata := make([]byte, 16*8)
+	for i := range wdata {
+		wdata[i] = byte(i*37 + 5)
+	}
+	w := g.AddConst("w", &ir.Tensor{DType: ir.I8, Shape: []int64{16, 8}, Data: wdata})
+	ws := g.AddConst("ws", ir.NewTensorF32([]int64{1}, []float32{0.02}))
+	w2 := g.AddConst("w2", ir.NewTensorF32([]int64{8, 8}, make([]float32, 64)))
+	d := g.NewNode("DenseInt8", []*ir.Value{x, w, ws}, nil)
+	d.Domain = ir.CiuicDomain
+	g.Outputs = []*ir.Value{g.NewNode("MatMul", []*ir.Value{d.Outputs[0], w2}, nil).Outputs[0]}
+	if err := ir.InferTypes(g); err != nil {
+		t.Fatal(err)
+	}
+	p := loadPlan(t, g)
+	before := ops.GemmPacks()
+	s, err := NewPlanSession(p, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ops.GemmPacks() - before; n != 1 {
+		t.Errorf("loading packed %d matrices, want 1 (the int8 weight)", n)
+	}
+	before = ops.GemmPacks()
+	for seed := uint64(1); seed <= 2; seed++ {
+		if _, err := s.RunOrdered(context.Background(), randomInput(g, seed)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ops.GemmPacks() - before; n != 0 {
+		t.Errorf("runs packed %d matrices, want 0", n)
+	}
+}
