@@ -85,11 +85,20 @@ func kcFor(k *Kernel) int {
 	// (KC 256 vs 80: 5-10% faster). Mul then splits K into equal blocks of at most KC.
 	kc := 2 * l1Bytes / (4 * k.NR)
 	kc = max(64, min(512, kc&^7))
-	if v, err := strconv.Atoi(os.Getenv("CIUIC_GEMM_KC")); err == nil && v > 0 {
-		kc = v
+	if kcOverride > 0 {
+		kc = kcOverride
 	}
 	return kc
 }
+
+// kcOverride is CIUIC_GEMM_KC, read once (kcFor runs on every product).
+var kcOverride = func() int {
+	v, err := strconv.Atoi(os.Getenv("CIUIC_GEMM_KC"))
+	if err != nil || v <= 0 {
+		return 0
+	}
+	return v
+}()
 
 func mbFor(k *Kernel, kc int) int {
 	mb := l2Bytes / 2 / (4 * kc)

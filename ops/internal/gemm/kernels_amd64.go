@@ -5,22 +5,36 @@
 package gemm
 
 // sgemmAVX2x6x16 computes a 6x16 tile of C; see microkernel in asmgen.
+//
+//go:noescape
 func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int)
 
 // sgemmAVX512x8x48 computes a 8x48 tile of C; see microkernel in asmgen.
+//
+//go:noescape
 func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int)
 
 // sgemvAVX512x48 computes 48 outputs of a vector-matrix product; see gemv in asmgen.
+//
+//go:noescape
 func sgemvAVX512x48(k int, a *float32, b *float32, ldb int, c *float32)
 
 // sgemvAVX2x16 computes 16 outputs of a vector-matrix product; see gemv in asmgen.
+//
+//go:noescape
 func sgemvAVX2x16(k int, a *float32, b *float32, ldb int, c *float32)
 
 // igemmVNNI8x48 computes a 8x48 int32 tile of C; see microkernelI8 in asmgen.
+//
+//go:noescape
 func igemmVNNI8x48(kg int, a *uint8, b *int8, c *int32, ldc int, add int)
 
 // igemvVNNI48 computes 48 int32 outputs of a u8 vector times an s8 panel; see gemvI8 in asmgen.
+//
+//go:noescape
 func igemvVNNI48(kg int, a *uint8, b *int8, c *int32)
 
 // igemmAVX2x6x8 computes a 6x8 int32 tile of C (A packed as int16); see microkernelI8AVX2 in asmgen.
+//
+//go:noescape
 func igemmAVX2x6x8(kg int, a *uint8, b *int8, c *int32, ldc int, add int)

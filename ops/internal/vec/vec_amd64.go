@@ -5,34 +5,56 @@
 package vec
 
 // maxAVX512 returns the maximum of n blocks of 16 floats (n > 0); see package vec.
+//
+//go:noescape
 func maxAVX512(n int, src *float32) float32
 
 // expSubSumAVX512 sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.
+//
+//go:noescape
 func expSubSumAVX512(n int, dst *float32, src *float32, m float32) float32
 
 // minMaxAVX512 returns the minimum and maximum of n blocks of 16 floats (n > 0); see package vec.
+//
+//go:noescape
 func minMaxAVX512(n int, src *float32) (lo float32, hi float32)
 
 // quantizeU8AVX512 quantizes n blocks of 16 floats to u8; see package vec.
+//
+//go:noescape
 func quantizeU8AVX512(n int, dst *uint8, src *float32, scale float32, zp float32)
 
 // expAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func expAVX512(n int, dst *float32, src *float32)
 
 // erfAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func erfAVX512(n int, dst *float32, src *float32)
 
 // tanhAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func tanhAVX512(n int, dst *float32, src *float32)
 
 // sigmoidAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func sigmoidAVX512(n int, dst *float32, src *float32)
 
 // siluAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func siluAVX512(n int, dst *float32, src *float32)
 
 // geluAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func geluAVX512(n int, dst *float32, src *float32)
 
 // geluTanhAVX512 maps n blocks of 16 floats; see package vec.
+//
+//go:noescape
 func geluTanhAVX512(n int, dst *float32, src *float32)

@@ -16,6 +16,7 @@ import (
 // VPDPBUSDS). add != 0 adds to C instead of overwriting it.
 func microkernelI8(name string, mr, nvec int) {
 	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d int32 tile of C; see microkernelI8 in asmgen.", name, mr, nvec*16))
 	k := Load(Param("kg"), GP64())
 	ap := Load(Param("a"), GP64())
@@ -81,6 +82,7 @@ func microkernelI8(name string, mr, nvec int) {
 // their order does not matter.
 func gemvI8(name string, nvec int) {
 	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes %d int32 outputs of a u8 vector times an s8 panel; see gemvI8 in asmgen.", name, nvec*16))
 	const u = 4
 	k := Load(Param("kg"), GP64())
@@ -139,6 +141,7 @@ func gemvI8(name string, nvec int) {
 // 2j+1) until the end, where VPHADDD adds them and VPERMQ puts the columns in order.
 func microkernelI8AVX2(name string, mr int) {
 	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx8 int32 tile of C (A packed as int16); see microkernelI8AVX2 in asmgen.", name, mr))
 	ymm := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
 	k := Load(Param("kg"), GP64())

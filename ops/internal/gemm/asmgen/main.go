@@ -49,6 +49,7 @@ func main() {
 // way whatever tile or thread computes it. add != 0 adds to C instead of overwriting it.
 func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcst bool) {
 	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, add int)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d tile of C; see microkernel in asmgen.", name, mr, nvec*width/4))
 	k := Load(Param("k"), GP64())
 	ap := Load(Param("a"), GP64())
@@ -120,6 +121,7 @@ func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcs
 // the result depends only on k, not on how columns are split among threads.
 func gemv(name string, nvec, width int, vr func(int) VecPhysical, bcst bool) {
 	TEXT(name, NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes %d outputs of a vector-matrix product; see gemv in asmgen.", name, nvec*width/4))
 	const u = 4
 	k := Load(Param("k"), GP64())

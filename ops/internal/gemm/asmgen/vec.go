@@ -71,6 +71,7 @@ func vecKernels() {
 // unary emits func(n int, dst, src *float32): dst[0:16n] = f(src[0:16n]).
 func unary(name string, body func(k *vk, x VecPhysical) VecPhysical) {
 	TEXT(name, NOSPLIT, "func(n int, dst, src *float32)")
+	Pragma("noescape") // pointers do not escape: callers' buffers can stay on the stack
 	Doc(fmt.Sprintf("%s maps n blocks of 16 floats; see package vec.", name))
 	k := &vk{consts: map[uint32]VecPhysical{}}
 	n := Load(Param("n"), GP64())
@@ -158,6 +159,7 @@ func (k *vk) sigmoid(x, out VecPhysical) {
 // at the end, so the sum depends only on the row).
 func softmaxKernels() {
 	TEXT("maxAVX512", NOSPLIT, "func(n int, src *float32) float32")
+	Pragma("noescape") // pointers do not escape: callers' buffers can stay on the stack
 	Doc("maxAVX512 returns the maximum of n blocks of 16 floats (n > 0); see package vec.")
 	n := Load(Param("n"), GP64())
 	src := Load(Param("src"), GP64())
@@ -178,6 +180,7 @@ func softmaxKernels() {
 	RET()
 
 	TEXT("expSubSumAVX512", NOSPLIT, "func(n int, dst, src *float32, m float32) float32")
+	Pragma("noescape") // pointers do not escape: callers' buffers can stay on the stack
 	Doc("expSubSumAVX512 sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.")
 	k := &vk{consts: map[uint32]VecPhysical{}}
 	n = Load(Param("n"), GP64())
@@ -230,6 +233,7 @@ func hreduce(op func(ops ...Op)) {
 // ONNX QuantizeLinear and DynamicQuantizeLinear compute it.
 func quantKernels() {
 	TEXT("minMaxAVX512", NOSPLIT, "func(n int, src *float32) (lo, hi float32)")
+	Pragma("noescape") // pointers do not escape: callers' buffers can stay on the stack
 	Doc("minMaxAVX512 returns the minimum and maximum of n blocks of 16 floats (n > 0); see package vec.")
 	n := Load(Param("n"), GP64())
 	src := Load(Param("src"), GP64())
@@ -255,6 +259,7 @@ func quantKernels() {
 	RET()
 
 	TEXT("quantizeU8AVX512", NOSPLIT, "func(n int, dst *uint8, src *float32, scale, zp float32)")
+	Pragma("noescape") // pointers do not escape: callers' buffers can stay on the stack
 	Doc("quantizeU8AVX512 quantizes n blocks of 16 floats to u8; see package vec.")
 	n = Load(Param("n"), GP64())
 	dst := Load(Param("dst"), GP64())
