@@ -63,36 +63,44 @@ func skipLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 	eps := float64(attrs.Float("epsilon", 1e-5))
 
 	xs, ks := x.F32(), skip.F32()
-	var skipIdx []int // nil: Skip has X's shape
-	if !sameShape(x.Shape, skip.Shape) {
+	// Skip is read at skipIdx[i], or at i modulo its length when it has X's shape or
+	// broadcasts along leading dims only (a positional table added to every batch).
+	var skipIdx []int
+	if !suffixOf(skip.Shape, x.Shape) {
 		skipIdx = bcastIndex(x.Shape, skip.Shape)
 	}
+	skipLen := max(1, len(ks))
 	y, sum := New(ir.F32, x.Shape...), New(ir.F32, x.Shape...)
 	ys, ss := y.F32(), sum.F32()
 	rows := NumElems(x.Shape[:x.Rank()-1])
 	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			srow := ss[r*D:][:D]
-			for j := range srow {
-				i := r*D + j
-				k := i
-				if skipIdx != nil {
-					k = skipIdx[i]
+			srow, xrow := ss[r*D:][:D], xs[r*D:][:D]
+			if skipIdx == nil { // Skip's rows repeat: a contiguous row, no index array
+				krow := ks[(r*D)%skipLen:][:D]
+				for j := range srow {
+					srow[j] = xrow[j] + krow[j]
 				}
-				v := xs[i] + ks[k]
-				if bias != nil {
-					v += bias[j]
+			} else {
+				for j := range srow {
+					srow[j] = xrow[j] + ks[skipIdx[r*D+j]]
 				}
-				srow[j] = v
+			}
+			if bias != nil {
+				for j := range srow {
+					srow[j] += bias[j]
+				}
 			}
 			mean, inv := meanInvStd(srow, eps)
 			yrow := ys[r*D:][:D]
-			for j, v := range srow {
-				t := (float64(v) - mean) * inv * float64(gamma[j])
-				if beta != nil {
-					t += float64(beta[j])
+			if beta == nil {
+				for j, v := range srow {
+					yrow[j] = float32((float64(v) - mean) * inv * float64(gamma[j]))
 				}
-				yrow[j] = float32(t)
+				continue
+			}
+			for j, v := range srow {
+				yrow[j] = float32((float64(v)-mean)*inv*float64(gamma[j]) + float64(beta[j]))
 			}
 		}
 	})
