@@ -61,7 +61,7 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if err := ir.Verify(g); err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
-	s, err := buildSession(g, opts, func(v *ir.Value) (*ops.Tensor, error) { return ops.FromIR(v.Const) }, nil)
+	s, err := buildSession(g, opts, func(v *ir.Value) (*ops.Tensor, error) { return constTensor(v.Const) }, nil)
 	if err != nil {
 		return nil, err
 	}
