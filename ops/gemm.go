@@ -213,30 +213,11 @@ func FastMatMul(ctx *KernelContext, a, b *Tensor) (*Tensor, error) {
 	if a.DType != ir.F32 || b.DType != ir.F32 || a.Rank() == 0 || b.Rank() == 0 {
 		return MatMul(ctx, a, b)
 	}
-	as, bs := a.Shape, b.Shape
-	if len(as) == 1 {
-		as = []int{1, as[0]}
-	}
-	if len(bs) == 1 {
-		bs = []int{bs[0], 1}
-	}
-	M, K := as[len(as)-2], as[len(as)-1]
-	K2, N := bs[len(bs)-2], bs[len(bs)-1]
-	if K != K2 {
-		return nil, fmt.Errorf("MatMul: inner dims differ: %v x %v", a.Shape, b.Shape)
-	}
-	abatch, bbatch := as[:len(as)-2], bs[:len(bs)-2]
-	batch, err := broadcastShapes(abatch, bbatch)
+	mm, err := matmulShape(a, b)
 	if err != nil {
-		return nil, fmt.Errorf("MatMul: batch dims of %v and %v: %v", a.Shape, b.Shape, err)
+		return nil, err
 	}
-	shape := append([]int{}, batch...)
-	if a.Rank() > 1 {
-		shape = append(shape, M)
-	}
-	if b.Rank() > 1 {
-		shape = append(shape, N)
-	}
+	M, K, N, batch, abatch, bbatch, shape := mm.M, mm.K, mm.N, mm.batch, mm.abatch, mm.bbatch, mm.shape
 	out := New(ir.F32, shape...)
 	if out.Len() == 0 {
 		return out, nil

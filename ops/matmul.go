@@ -35,30 +35,11 @@ func MatMul(ctx *KernelContext, a, b *Tensor) (*Tensor, error) {
 	if a.DType == ir.F16 || a.DType == ir.BF16 {
 		return viaF32(a.DType, func(t ...*Tensor) (*Tensor, error) { return MatMul(ctx, t[0], t[1]) }, a, b)
 	}
-	as, bs := a.Shape, b.Shape
-	if len(as) == 1 {
-		as = []int{1, as[0]}
-	}
-	if len(bs) == 1 {
-		bs = []int{bs[0], 1}
-	}
-	M, K := as[len(as)-2], as[len(as)-1]
-	K2, N := bs[len(bs)-2], bs[len(bs)-1]
-	if K != K2 {
-		return nil, fmt.Errorf("MatMul: inner dims differ: %v x %v", a.Shape, b.Shape)
-	}
-	abatch, bbatch := as[:len(as)-2], bs[:len(bs)-2]
-	batch, err := broadcastShapes(abatch, bbatch)
+	mm, err := matmulShape(a, b)
 	if err != nil {
-		return nil, fmt.Errorf("MatMul: batch dims of %v and %v: %v", a.Shape, b.Shape, err)
+		return nil, err
 	}
-	shape := append([]int{}, batch...)
-	if a.Rank() > 1 {
-		shape = append(shape, M)
-	}
-	if b.Rank() > 1 {
-		shape = append(shape, N)
-	}
+	M, K, N, batch, abatch, bbatch, shape := mm.M, mm.K, mm.N, mm.batch, mm.abatch, mm.bbatch, mm.shape
 	out, err := newTensor(a.DType, shape)
 	if err != nil {
 		return nil, err
@@ -165,4 +146,39 @@ func gemmKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, er
 		}
 	}
 	return one(y), nil
+}
+
+// mmShape is the geometry of a numpy.matmul: a [..., M, K] times b [..., K, N], 1-D
+// operands promoted, batch dims broadcast; shape is the output's.
+type mmShape struct {
+	M, K, N                      int
+	batch, abatch, bbatch, shape []int
+}
+
+func matmulShape(a, b *Tensor) (mmShape, error) {
+	as, bs := a.Shape, b.Shape
+	if len(as) == 1 {
+		as = []int{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int{bs[0], 1}
+	}
+	m := mmShape{M: as[len(as)-2], K: as[len(as)-1], N: bs[len(bs)-1]}
+	if K2 := bs[len(bs)-2]; m.K != K2 {
+		return m, fmt.Errorf("MatMul: inner dims differ: %v x %v", a.Shape, b.Shape)
+	}
+	m.abatch, m.bbatch = as[:len(as)-2], bs[:len(bs)-2]
+	batch, err := broadcastShapes(m.abatch, m.bbatch)
+	if err != nil {
+		return m, fmt.Errorf("MatMul: batch dims of %v and %v: %v", a.Shape, b.Shape, err)
+	}
+	m.batch = batch
+	m.shape = append([]int{}, batch...)
+	if a.Rank() > 1 {
+		m.shape = append(m.shape, m.M)
+	}
+	if b.Rank() > 1 {
+		m.shape = append(m.shape, m.N)
+	}
+	return m, nil
 }
