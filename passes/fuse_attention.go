@@ -45,6 +45,9 @@ var attentionPat = func() *Pat {
 }()
 
 func fuseAttention(c *Context, g *ir.Graph) error {
+	if _, err := applyRules(c, g, []Rule{onnxAttentionRule}); err != nil {
+		return err
+	}
 	fused := 0
 	for _, sm := range append([]*ir.Node{}, g.Nodes...) {
 		if sm.Op != "Softmax" || sm.Domain != "" || len(sm.Outputs[0].Type.Shape) != 4 {
@@ -371,4 +374,65 @@ func rewireShapeReaders(g *ir.Graph, m *Match, readers map[*ir.Node]bool, heads 
 		g.RemoveNode(r)
 	}
 	return nil
+}
+
+// onnxAttentionRule maps ONNX's own Attention op (opset 23) onto ciuic.Attention where
+// the two agree exactly: 3-D Q, K, V with q_num_heads/kv_num_heads, an optional float
+// (additive) mask, no past key/value, no softcap, only Y read, and is_causal only when
+// S = T (where every causal convention coincides).
+var onnxAttentionRule = Rule{Name: "onnx-attention", Pat: OpAny("Attention"), When: onnxAttentionOK, Do: onnxAttention, Fusion: true, ReportMisses: true}
+
+func onnxAttentionOK(m *Match) error {
+	n := m.Root
+	q, k := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape
+	if len(q) != 3 {
+		return fmt.Errorf("Q is %d-D; only the 3-D form maps onto ciuic.Attention", len(q))
+	}
+	for i := 4; i < len(n.Inputs); i++ {
+		if n.Inputs[i] != nil {
+			return fmt.Errorf("input %d (past key/value or padding lengths) is given", i)
+		}
+	}
+	if mask := inputAt(n, 3); mask != nil && !mask.Type.DType.IsFloat() {
+		return fmt.Errorf("the mask is %s, not an additive float mask", mask.Type.DType)
+	}
+	if n.Attrs.Float("softcap", 0) != 0 {
+		return fmt.Errorf("softcap is set")
+	}
+	if n.Attrs.Int("qk_matmul_output_mode", 0) != 0 {
+		return fmt.Errorf("qk_matmul_output_mode is set")
+	}
+	if n.Attrs.Int("is_causal", 0) != 0 && q[1] != k[1] {
+		return fmt.Errorf("causal with query length %s and key length %s", q[1], k[1])
+	}
+	return nil
+}
+
+func inputAt(n *ir.Node, i int) *ir.Value {
+	if i < len(n.Inputs) {
+		return n.Inputs[i]
+	}
+	return nil
+}
+
+func onnxAttention(b *Builder, m *Match) (*ir.Value, error) {
+	n := m.Root
+	attrs := ir.Attrs{"num_heads": ir.IntAttr(n.Attrs.Int("q_num_heads", 0)), "mask_kind": ir.StringAttr("none")}
+	if hkv := n.Attrs.Int("kv_num_heads", 0); hkv != n.Attrs.Int("q_num_heads", 0) {
+		attrs["kv_num_heads"] = ir.IntAttr(hkv)
+	}
+	if n.Attrs.Has("scale") {
+		attrs["scale"] = ir.FloatAttr(n.Attrs.Float("scale", 0))
+	}
+	in := []*ir.Value{n.Inputs[0], n.Inputs[1], n.Inputs[2]}
+	if mask := inputAt(n, 3); mask != nil {
+		in = append(in, mask)
+		kind, _ := maskKind(mask)
+		attrs["mask_kind"] = ir.StringAttr(kind)
+	}
+	if n.Attrs.Int("is_causal", 0) != 0 {
+		attrs["causal"] = ir.IntAttr(1)
+		attrs["mask_kind"] = ir.StringAttr("causal")
+	}
+	return b.Op("ciuic.Attention", in, attrs)
 }

@@ -352,9 +352,7 @@ func tryRules(c *Context, g *ir.Graph, n *ir.Node, rules []Rule) (bool, error) {
 		if err := b.finish(old, nv); err != nil {
 			return false, fmt.Errorf("rule %s at %s: %w", r.Name, n.Ref(), err)
 		}
-		g.ReplaceAllUses(old, nv)
-		keepName(b, old, nv)
-		if c != nil {
+		if c != nil { // remarks name the nodes as they were, before names move
 			c.Count(r.Name, 1)
 			if r.Fusion {
 				names := make([]string, 0, len(m.Nodes))
@@ -364,6 +362,8 @@ func tryRules(c *Context, g *ir.Graph, n *ir.Node, rules []Rule) (bool, error) {
 				c.Fired(n, "%s replaced %d nodes: %v", r.Name, len(m.Nodes), names)
 			}
 		}
+		g.ReplaceAllUses(old, nv)
+		keepName(b, old, nv)
 		return true, nil
 	}
 	return false, nil
