@@ -17,8 +17,8 @@ func init() {
 	MustRegister(&Schema{Domain: CiuicDomain, Op: "KVCacheUpdate", MinInputs: 3, MaxInputs: 3, MinOutputs: 1, MaxOutputs: 1,
 		Infer: inferKVCacheUpdate, Doc: "writes New[S, W] into rows pos..pos+S-1 of Cache[T, W] in place and returns Cache (the output aliases input 0)"})
 	MustRegister(&Schema{Domain: CiuicDomain, Op: "CachedAttention", MinInputs: 4, MaxInputs: 4, MinOutputs: 1, MaxOutputs: 1,
-		Attrs: map[string]AttrSpec{"num_heads": {Kind: AttrInt, Required: true}, "kv_num_heads": {Kind: AttrInt}, "scale": {Kind: AttrFloat}},
-		Infer: inferCachedAttention, Doc: "softmax(Q·Kᵀ·scale)·V per head with query s (at position pos+s) seeing cache rows 0..pos+s; Q [S, H·D], K/V caches [T, Hkv·D], GQA"})
+		Attrs: map[string]AttrSpec{"num_heads": {Kind: AttrInt, Required: true}, "kv_num_heads": {Kind: AttrInt}, "scale": {Kind: AttrFloat}, "window": {Kind: AttrInt}},
+		Infer: inferCachedAttention, Doc: "softmax(Q·Kᵀ·scale)·V per head with query s (at position pos+s) seeing cache rows 0..pos+s (only the last `window` of them when window > 0); Q [S, H·D], K/V caches [T, Hkv·D], GQA"})
 }
 
 // posInput checks that input i is an integer position: a scalar or a 1-element tensor.

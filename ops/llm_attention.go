@@ -74,7 +74,11 @@ func cachedAttentionInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) 
 	if y.DType != ir.F32 || y.Rank() != 2 || y.Shape[0] != S || y.Shape[1] != H*Dv {
 		return fmt.Errorf("CachedAttention: output %s%v, want f32[%d %d]", y.DType, y.Shape, S, H*Dv)
 	}
-	a := attnArgs{q: q.F32(), k: k.F32(), v: v.F32(), y: y.F32(), H: H, Hkv: Hkv, D: D, Dv: Dv, pos: pos, scale: scale}
+	window := int(attrs.Int("window", 0))
+	if window < 0 {
+		return fmt.Errorf("CachedAttention: window %d is negative", window)
+	}
+	a := attnArgs{q: q.F32(), k: k.F32(), v: v.F32(), y: y.F32(), H: H, Hkv: Hkv, D: D, Dv: Dv, pos: pos, scale: scale, window: window}
 	// One work item is one query row and one key/value head with the query heads that
 	// share it: each cache row is loaded once for the whole group.
 	items := S * Hkv
@@ -106,6 +110,15 @@ type attnArgs struct {
 	q, k, v, y         []float32
 	H, Hkv, D, Dv, pos int
 	scale              float32
+	window             int // > 0: a query sees only the last window positions (sliding window)
+}
+
+// first is the first visible cache row for a query that sees rows [0, n).
+func (a *attnArgs) first(n int) int {
+	if a.window > 0 && n > a.window {
+		return n - a.window
+	}
+	return 0
 }
 
 // group computes the output of query row s for the query heads of key/value head g;
@@ -116,16 +129,17 @@ func (a *attnArgs) group(s, g int, buf []float32) {
 		a.pair8(s, g, buf)
 		return
 	}
-	n := a.pos + s + 1 // visible positions
+	n := a.pos + s + 1 // rows 0..n-1 are causally visible, from lo on within the window
+	lo := a.first(n)
 	D, Dv := a.D, a.Dv
 	kw, vw := a.Hkv*D, a.Hkv*Dv
 	h0 := g * G
 	for j := range G {
 		qrow := a.q[s*a.H*D+(h0+j)*D:][:D]
-		sc := buf[j*n:][:n]
+		sc := buf[j*n:][lo:n]
 		koff := g * D
 		for t := range sc {
-			kr := a.k[t*kw+koff:][:D]
+			kr := a.k[(lo+t)*kw+koff:][:D]
 			var dot float32
 			for i, qv := range qrow {
 				dot += qv * kr[i]
@@ -137,7 +151,7 @@ func (a *attnArgs) group(s, g int, buf []float32) {
 		voff := g * Dv
 		clear(out) // out may hold an earlier result (into-variant)
 		for t, w := range sc {
-			vr := a.v[t*vw+voff:][:Dv]
+			vr := a.v[(lo+t)*vw+voff:][:Dv]
 			for i, vv := range vr {
 				out[i] += w * vv
 			}
@@ -150,11 +164,12 @@ func (a *attnArgs) group(s, g int, buf []float32) {
 // unrolled. The arithmetic per head is group's.
 func (a *attnArgs) pair8(s, g int, buf []float32) {
 	n := a.pos + s + 1
+	lo := a.first(n)
 	kw := a.Hkv * 8
 	h0 := 2 * g
 	qa := a.q[s*a.H*8+h0*8:][:16]
-	sa, sb := buf[:n], buf[n:2*n]
-	k := a.k[g*8:]
+	sa, sb := buf[lo:n], buf[n+lo:2*n]
+	k := a.k[(lo*kw)+g*8:]
 	for t := range sa {
 		kr := k[t*kw:][:8]
 		k0, k1, k2, k3, k4, k5, k6, k7 := kr[0], kr[1], kr[2], kr[3], kr[4], kr[5], kr[6], kr[7]
@@ -163,7 +178,7 @@ func (a *attnArgs) pair8(s, g int, buf []float32) {
 	}
 	softmax32(sa)
 	softmax32(sb)
-	v := a.v[g*8:]
+	v := a.v[(lo*kw)+g*8:]
 	for j, sc := range [2][]float32{sa, sb} {
 		var o0, o1, o2, o3, o4, o5, o6, o7 float32
 		for t, w := range sc {

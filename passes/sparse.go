@@ -83,6 +83,12 @@ func sparseAttention(c *Context, g *ir.Graph) error {
 	}
 	n := 0
 	for _, at := range append([]*ir.Node{}, g.Nodes...) {
+		if at.Op == "CachedAttention" && at.Domain == ir.CiuicDomain && spec.Window > 0 {
+			if windowCachedAttention(c, at, spec) {
+				n++
+			}
+			continue
+		}
 		if at.Op != "Attention" || at.Domain != ir.CiuicDomain {
 			continue
 		}
@@ -413,4 +419,66 @@ func maskTensor(mask *ir.Value, S, T, s0 int) (*ops.Tensor, string) {
 		}
 	}
 	return m, ""
+}
+
+// windowCachedAttention applies an approximate sliding window to the KV-cache attention
+// of a decode step (ciuic.CachedAttention): each query keeps only the last spec.Window
+// cached positions. Global tokens and blocks are not supported there. The error against
+// full attention is measured on seeded inputs with the query at the last cache position.
+func windowCachedAttention(c *Context, at *ir.Node, spec SparseSpec) bool {
+	if spec.Global > 0 || spec.Block > 0 {
+		c.Missed(at, "sparse attention: a KV-cache attention takes a plain window only (no global tokens or blocks)")
+		return false
+	}
+	k := at.Inputs[1].Type.Shape
+	if len(k) == 2 && k[0].IsStatic() && int64(spec.Window) >= k[0].Size {
+		c.Missed(at, "sparse attention: window %d covers the whole cache of %s positions", spec.Window, k[0])
+		return false
+	}
+	attrs := at.Attrs.Clone()
+	attrs["window"] = ir.IntAttr(int64(spec.Window))
+	errText := measureWindowError(at, attrs)
+	at.Attrs = attrs
+	what := fmt.Sprintf("approximate sliding window of %d positions on KV-cache attention %s; %s", spec.Window, at.Ref(), errText)
+	c.Fired(at, "%s", what)
+	c.Note("%s", what)
+	return true
+}
+
+// measureWindowError compares CachedAttention with and without the window for one query
+// at the last position of a seeded cache (the cache length, 1024 if symbolic).
+func measureWindowError(at *ir.Node, windowed ir.Attrs) string {
+	q, k, v := at.Inputs[0].Type.Shape, at.Inputs[1].Type.Shape, at.Inputs[2].Type.Shape
+	size := func(d ir.Dim, def int) int {
+		if d.IsStatic() {
+			return int(d.Size)
+		}
+		return def
+	}
+	T := size(k[0], 1024)
+	r := rand.New(rand.NewPCG(1, 2))
+	randT := func(shape ...int) *ops.Tensor {
+		t := ops.New(ir.F32, shape...)
+		for i := range t.F32() {
+			t.F32()[i] = float32(r.NormFloat64())
+		}
+		return t
+	}
+	in := []*ops.Tensor{randT(1, size(q[1], 64)), randT(T, size(k[1], 64)), randT(T, size(v[1], 64)),
+		ops.MustFromSlice([]int{}, []int64{int64(T - 1)})}
+	want, err := ops.Run(ir.CiuicDomain, "CachedAttention", in, at.Attrs, 1)
+	if err != nil {
+		return "error not measured: " + err.Error()
+	}
+	got, err := ops.Run(ir.CiuicDomain, "CachedAttention", in, windowed, 1)
+	if err != nil {
+		return "error not measured: " + err.Error()
+	}
+	var d2, n2, dmax float64
+	for i, w := range want[0].F32() {
+		d := float64(got[0].F32()[i] - w)
+		d2, n2, dmax = d2+d*d, n2+float64(w)*float64(w), max(dmax, math.Abs(d))
+	}
+	return fmt.Sprintf("measured error vs full attention on seeded inputs (query at position %d): relative L2 %.3g, max abs %.3g",
+		T-1, math.Sqrt(d2/max(n2, 1e-30)), dmax)
 }
