@@ -313,6 +313,7 @@ func (r *run) drop(si int) {
 		if b.refs == 0 {
 			delete(r.live, key)
 			r.liveBytes -= b.bytes
+			ops.Recycle(t) // its last reader finished and no view of it is alive
 		}
 	}
 }

@@ -58,6 +58,9 @@ func Elems[T Elem](t *Tensor) []T { return t.Data.([]T) }
 func makeData(dt ir.DType, n int) (any, error) {
 	switch dt {
 	case ir.F32:
+		if d := reuseF32(n); d != nil {
+			return d, nil
+		}
 		return make([]float32, n), nil
 	case ir.F64:
 		return make([]float64, n), nil
