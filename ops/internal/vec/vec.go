@@ -103,25 +103,25 @@ func tanh1(x float32) float32 {
 func sigmoid1(x float32) float32 { return 1 / (1 + exp1(-x)) }
 
 // Exp sets dst[i] = e^src[i]. dst and src may be the same slice.
-func Exp(dst, src []float32) { apply(expAVX512, exp1, dst, src) }
+func Exp(dst, src []float32) { apply(kExp, exp1, dst, src) }
 
 // Erf sets dst[i] = erf(src[i]).
-func Erf(dst, src []float32) { apply(erfAVX512, erf1, dst, src) }
+func Erf(dst, src []float32) { apply(kErf, erf1, dst, src) }
 
 // Tanh sets dst[i] = tanh(src[i]).
-func Tanh(dst, src []float32) { apply(tanhAVX512, tanh1, dst, src) }
+func Tanh(dst, src []float32) { apply(kTanh, tanh1, dst, src) }
 
 // Sigmoid sets dst[i] = 1/(1+e^-src[i]).
-func Sigmoid(dst, src []float32) { apply(sigmoidAVX512, sigmoid1, dst, src) }
+func Sigmoid(dst, src []float32) { apply(kSigmoid, sigmoid1, dst, src) }
 
 // Silu sets dst[i] = src[i]·sigmoid(src[i]).
 func Silu(dst, src []float32) {
-	apply(siluAVX512, func(x float32) float32 { return x * sigmoid1(x) }, dst, src)
+	apply(kSilu, func(x float32) float32 { return x * sigmoid1(x) }, dst, src)
 }
 
 // Gelu sets dst[i] = x/2·(1 + erf(x/√2)), the exact form.
 func Gelu(dst, src []float32) {
-	apply(geluAVX512, func(x float32) float32 { return 0.5 * x * (1 + erf1(x*invSqr2)) }, dst, src)
+	apply(kGelu, func(x float32) float32 { return 0.5 * x * (1 + erf1(x*invSqr2)) }, dst, src)
 }
 
 // GeluTanh sets dst[i] = x/2·(1 + tanh(√(2/π)·(x + 0.044715x³))), computed as
@@ -129,7 +129,7 @@ func Gelu(dst, src []float32) {
 // 2·sigmoid(2u)), which does not cancel for x << 0.
 func GeluTanh(dst, src []float32) {
 	const c2 = 2 * 0.7978845608028654
-	apply(geluTanhAVX512, func(x float32) float32 { return x / (1 + exp1(-c2*(x+0.044715*x*x*x))) }, dst, src)
+	apply(kGeluTanh, func(x float32) float32 { return x / (1 + exp1(-c2*(x+0.044715*x*x*x))) }, dst, src)
 }
 
 // Relu sets dst[i] = max(src[i], 0).
