@@ -121,7 +121,9 @@ func par(ctx *KernelContext) gemm.Parallel {
 	if ctx == nil || ctx.Parallel == nil {
 		return nil
 	}
-	return ctx.ParallelFor
+	// The executor's parallel-for itself, not the method value ctx.ParallelFor (which
+	// allocates on every call); gemm's run does ParallelFor's serial shortcut.
+	return gemm.Parallel(ctx.Parallel)
 }
 
 // Gemm computes act(x·w + bias) for x (f32, [..., K]), a packed w (K×N) and an optional
