@@ -3,7 +3,6 @@ package passes
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/ciuic/ciuic/exec"
@@ -33,6 +32,7 @@ func checkEquivalent(t *testing.T, before string, g *ir.Graph) {
 	}
 }
 
+// runGraph runs g on inputs with one worker; nil if a kernel is missing.
 func runGraph(t *testing.T, g *ir.Graph, inputs map[string]*ops.Tensor) []*ops.Tensor {
 	t.Helper()
 	s, err := exec.NewSession(g, exec.Options{Workers: 1})
@@ -47,35 +47,23 @@ func runGraph(t *testing.T, g *ir.Graph, inputs map[string]*ops.Tensor) []*ops.T
 	return outs
 }
 
-// randomInputs makes seeded inputs for g, binding every symbolic dim to 3.
+// randomInputs makes seeded inputs for g (exec's generator), every symbolic dim bound to 3.
 func randomInputs(g *ir.Graph, seed uint64) map[string]*ops.Tensor {
-	r := rand.New(rand.NewPCG(seed, 7))
-	in := map[string]*ops.Tensor{}
+	s, err := exec.NewSession(g, exec.Options{Workers: 1})
+	if err != nil {
+		return nil
+	}
+	dims := map[string]int{}
 	for _, v := range g.Inputs {
-		shape := make([]int, len(v.Type.Shape))
-		for i, d := range v.Type.Shape {
-			shape[i] = 3
-			if d.IsStatic() {
-				shape[i] = int(d.Size)
+		for _, d := range v.Type.Shape {
+			if d.Name != "" {
+				dims[d.Name] = 3
 			}
 		}
-		t := ops.New(v.Type.DType, shape...)
-		switch v.Type.DType {
-		case ir.F32:
-			for i := range t.F32() {
-				t.F32()[i] = float32(r.NormFloat64())
-			}
-		case ir.I64:
-			for i, x := range ops.Elems[int64](t) {
-				_ = x
-				ops.Elems[int64](t)[i] = int64(r.IntN(3))
-			}
-		case ir.Bool:
-			for i := range ops.Elems[bool](t) {
-				ops.Elems[bool](t)[i] = r.IntN(2) == 1
-			}
-		}
-		in[v.Name] = t
+	}
+	in, err := s.RandomInputs(seed, dims)
+	if err != nil {
+		return nil
 	}
 	return in
 }

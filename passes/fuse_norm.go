@@ -217,10 +217,8 @@ func makeLayerNorm(b *Builder, m *Match) (*ir.Value, error) {
 	if x := m.V["x"].Type.Shape; axis != len(x)-1 {
 		return makeMultiAxisLayerNorm(b, m, axis, eps)
 	}
-	if _, ok := m.V["gamma"]; !ok {
-		x := m.V["x"].Type.Shape
+	if _, ok := m.V["gamma"]; !ok { // no γ: a scalar 1, filled to a vector below
 		m.V["gamma"] = b.Const("ln_ones", ir.NewTensorF32(nil, []float32{1}))
-		_ = x
 	}
 	gamma, err := vectorConst(b, m, "gamma")
 	if err != nil {
