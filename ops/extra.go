@@ -20,67 +20,15 @@ func init() {
 }
 
 // CumSum along the scalar axis input; exclusive drops the current element, reverse
-// runs from the end. Floats accumulate in float64.
+// runs from the end. Integers accumulate in int64, floats in float64.
 func cumSumKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
-	if err := need(in, 2); err != nil {
-		return nil, err
-	}
-	x := in[0]
-	av, err := in[1].Ints()
-	if err != nil || len(av) != 1 {
-		return nil, fmt.Errorf("CumSum: axis must be an integer scalar")
-	}
-	axis, err := normAxis(av[0], x.Rank())
+	x, axis, err := cumAxis("CumSum", in)
 	if err != nil {
-		return nil, fmt.Errorf("CumSum: %v", err)
-	}
-	excl, rev := attrs.Int("exclusive", 0) != 0, attrs.Int("reverse", 0) != 0
-	outer, dim, inner := NumElems(x.Shape[:axis]), x.Shape[axis], NumElems(x.Shape[axis+1:])
-	scan := func(get func(int) float64, set func(int, float64)) {
-		for o := 0; o < outer; o++ {
-			for i := 0; i < inner; i++ {
-				acc := 0.0
-				for s := 0; s < dim; s++ {
-					k := s
-					if rev {
-						k = dim - 1 - s
-					}
-					j := (o*dim+k)*inner + i
-					v := get(j)
-					if excl {
-						set(j, acc)
-						acc += v
-					} else {
-						acc += v
-						set(j, acc)
-					}
-				}
-			}
-		}
+		return nil, err
 	}
 	if x.DType.IsInt() {
 		xi, _ := Cast(x, ir.I64)
-		xs := xi.Data.([]int64)
-		out := make([]int64, len(xs))
-		for o := 0; o < outer; o++ {
-			for i := 0; i < inner; i++ {
-				var acc int64
-				for s := 0; s < dim; s++ {
-					k := s
-					if rev {
-						k = dim - 1 - s
-					}
-					j := (o*dim+k)*inner + i
-					if excl {
-						out[j] = acc
-						acc += xs[j]
-					} else {
-						acc += xs[j]
-						out[j] = acc
-					}
-				}
-			}
-		}
+		out := cumulate(xi.Data.([]int64), x.Shape, axis, attrs, 0, func(a, b int64) int64 { return a + b })
 		r, err := Cast(MustFromSlice(x.Shape, out), x.DType)
 		return one(r), err
 	}
@@ -88,11 +36,54 @@ func cumSumKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, 
 	if err != nil {
 		return nil, err
 	}
-	xs := xf.Data.([]float64)
-	out := make([]float64, len(xs))
-	scan(func(j int) float64 { return xs[j] }, func(j int, v float64) { out[j] = v })
+	out := cumulate(xf.Data.([]float64), x.Shape, axis, attrs, 0, func(a, b float64) float64 { return a + b })
 	r, err := Cast(MustFromSlice(x.Shape, out), x.DType)
 	return one(r), err
+}
+
+// cumAxis reads the X and scalar axis inputs of CumSum and CumProd.
+func cumAxis(op string, in []*Tensor) (*Tensor, int, error) {
+	if err := need(in, 2); err != nil {
+		return nil, 0, err
+	}
+	x := in[0]
+	av, err := in[1].Ints()
+	if err != nil || len(av) != 1 {
+		return nil, 0, fmt.Errorf("%s: axis must be an integer scalar", op)
+	}
+	axis, err := normAxis(av[0], x.Rank())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %v", op, err)
+	}
+	return x, axis, nil
+}
+
+// cumulate scans xs along axis with op from init (attributes exclusive and reverse as in
+// ONNX CumSum/CumProd) and returns the running results.
+func cumulate[T int64 | float64](xs []T, shape []int, axis int, attrs ir.Attrs, init T, op func(a, b T) T) []T {
+	excl, rev := attrs.Int("exclusive", 0) != 0, attrs.Int("reverse", 0) != 0
+	outer, dim, inner := NumElems(shape[:axis]), shape[axis], NumElems(shape[axis+1:])
+	out := make([]T, len(xs))
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			acc := init
+			for s := 0; s < dim; s++ {
+				k := s
+				if rev {
+					k = dim - 1 - s
+				}
+				j := (o*dim+k)*inner + i
+				if excl {
+					out[j] = acc
+					acc = op(acc, xs[j])
+				} else {
+					acc = op(acc, xs[j])
+					out[j] = acc
+				}
+			}
+		}
+	}
+	return out
 }
 
 // TopK returns the k largest (or smallest) values along axis and their i64 indices;

@@ -99,44 +99,15 @@ func swigluKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, 
 }
 
 func cumProdKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
-	if err := need(in, 2); err != nil {
+	x, axis, err := cumAxis("CumProd", in)
+	if err != nil {
 		return nil, err
 	}
-	x := in[0]
-	av, err := in[1].Ints()
-	if err != nil || len(av) != 1 {
-		return nil, fmt.Errorf("CumProd: axis must be an integer scalar")
-	}
-	axis, err := normAxis(av[0], x.Rank())
-	if err != nil {
-		return nil, fmt.Errorf("CumProd: %v", err)
-	}
-	excl, rev := attrs.Int("exclusive", 0) != 0, attrs.Int("reverse", 0) != 0
 	xs, err := x.Floats()
 	if err != nil {
 		return nil, err
 	}
-	outer, dim, inner := NumElems(x.Shape[:axis]), x.Shape[axis], NumElems(x.Shape[axis+1:])
-	out := make([]float64, len(xs))
-	for o := 0; o < outer; o++ {
-		for i := 0; i < inner; i++ {
-			acc := 1.0
-			for s := 0; s < dim; s++ {
-				k := s
-				if rev {
-					k = dim - 1 - s
-				}
-				j := (o*dim+k)*inner + i
-				if excl {
-					out[j] = acc
-					acc *= xs[j]
-				} else {
-					acc *= xs[j]
-					out[j] = acc
-				}
-			}
-		}
-	}
+	out := cumulate(xs, x.Shape, axis, attrs, 1, func(a, b float64) float64 { return a * b })
 	y, err := floatResult(x.Shape, out, x.DType)
 	return one(y), err
 }
