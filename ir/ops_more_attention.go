@@ -49,6 +49,18 @@ func inferONNXAttention(n *Node) ([]Type, error) {
 		if len(p) != 4 {
 			return nil, fmt.Errorf("past_key must be 4-D, got %s", p)
 		}
+		dk := kvDim(k, hkv)
+		for i, want := range []Dim{b, hkv, Unknown(), dk} {
+			if want.IsStatic() && p[i].IsStatic() && p[i].Size != want.Size {
+				return nil, fmt.Errorf("past_key %s does not match [batch, kv_heads, past, head_size] = [%s, %s, ?, %s]", p, b, hkv, dk)
+			}
+		}
+		if hasInput(n, 5) {
+			if pv := inType(n, 5).Shape; len(pv) != 4 || !dimEqual(pv[2], p[2]) && pv[2].IsStatic() && p[2].IsStatic() ||
+				dv.IsStatic() && pv[3].IsStatic() && pv[3].Size != dv.Size || hkv.IsStatic() && pv[1].IsStatic() && pv[1] != hkv {
+				return nil, fmt.Errorf("past_value %s does not match past_key %s and V's heads", pv, p)
+			}
+		}
 		total = addDim(p[2], t)
 	}
 	var y Shape
