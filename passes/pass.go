@@ -87,6 +87,7 @@ type Config struct {
 	QuantizeExclude string    // regexp on node and output names: matching layers stay float
 	QuantizeBudget  float64   // > 0: keep the most sensitive layers float until output rel. RMS error <= this
 	PerTensor       bool      // one weight scale per tensor instead of per output channel
+	QuantizeLMHead  bool      // quantize the LM head too (by default it stays float)
 	Progress        io.Writer // where calibration draws its progress bar (nil: none)
 }
 

@@ -70,6 +70,7 @@ const (
 	kindDense  = "dense"  // Dense|MatMul(x, @W[K, N]): W per output column, x at run time
 	kindGather = "gather" // Gather(@T[V, D], ids): T per row, weight-only (embeddings)
 	kindConv   = "conv"   // Conv(x, @W[M, C/g, k...], b?): W per output channel, x at run time
+	kindTable  = "table"  // Add|SkipLayerNorm(x, @T[R, D]): T per row, weight-only (position embeddings)
 )
 
 // minGatherTable is the smallest embedding table (elements) stored as int8: smaller ones
@@ -87,6 +88,8 @@ type layer struct {
 	w    *ir.Value
 	keep string // why it stays in float ("" if quantized)
 	xrow bool   // activations quantized per row (rows of very different ranges)
+	// tableIn is the input of node that reads the table (kindTable).
+	tableIn int
 
 	wq      *ir.Tensor // i8 [K, N]
 	wscale  *ir.Tensor // f32 [N] or []
@@ -192,7 +195,7 @@ func candidates(c *Context, g *ir.Graph) []*layer {
 		switch {
 		case excl != nil && (excl.MatchString(n.Name) || excl.MatchString(n.Outputs[0].Name)):
 			l.keep = "excluded by -quantize-exclude"
-		case isLMHead(g, n):
+		case !c.QuantizeLMHead && isLMHead(g, n):
 			l.keep = "LM head (projection of a normalized value to a graph output)"
 		}
 		if l.keep != "" {
@@ -226,6 +229,8 @@ func otherCandidate(c *Context, g *ir.Graph, n *ir.Node) *layer {
 			l.keep = "table is a graph output"
 		}
 		return l
+	case n.Op == "Add" && n.Domain == "" || n.Op == "SkipLayerNorm" && n.Domain == ir.CiuicDomain:
+		return tableCandidate(g, n, name)
 	case n.Op == "Conv" && n.Domain == "" && len(n.Inputs) >= 2:
 		x, w := n.Inputs[0], n.Inputs[1]
 		if w.Const == nil || w.Const.DType != ir.F32 || len(w.Const.Shape) < 3 || x.Type.DType != ir.F32 {
@@ -248,6 +253,22 @@ func otherCandidate(c *Context, g *ir.Graph, n *ir.Node) *layer {
 			l.keep = "Conv is quantized in int8-dynamic mode only"
 		}
 		return l
+	}
+	return nil
+}
+
+// tableCandidate returns the constant table n adds (a position embedding folded into a
+// constant: Add or SkipLayerNorm(x, @T[R, D])) as a weight-only layer, or nil. Only a
+// table n alone reads: its int8 rows are dequantized at run time, once per reader.
+func tableCandidate(g *ir.Graph, n *ir.Node, name string) *layer {
+	for idx, t := range n.Inputs[:min(2, len(n.Inputs))] {
+		if t == nil || t.Const == nil || t.Const.DType != ir.F32 || len(t.Const.Shape) != 2 || t.Const.NumElements() < minGatherTable {
+			continue
+		}
+		if len(t.Uses()) != 1 || isOutput(g, t) {
+			continue
+		}
+		return &layer{kind: kindTable, node: n, name: name, w: t, tableIn: idx}
 	}
 	return nil
 }
@@ -382,6 +403,15 @@ func insertQDQ(c *Context, g *ir.Graph, l *layer, shared map[*ir.Value]*ir.Value
 		g.SetInput(n, 0, td)
 		c.Count("quantized embeddings", 1)
 		c.Fired(n, "quantize: int8 table i8%v with a scale per row", l.wq.Shape)
+		return
+	}
+	if l.kind == kindTable { // weight-only: Add(x, DQ(@T_q, @T_scale){axis: 0}), dequantized at run time
+		tq := g.AddConst(l.w.Name+"_q", l.wq)
+		ts := g.AddConst(l.w.Name+"_scale", l.wscale)
+		td := add("DequantizeLinear", []*ir.Value{tq, ts}, ir.Attrs{"axis": ir.IntAttr(0)}, l.w.Name+"_dq").Outputs[0]
+		g.SetInput(n, l.tableIn, td)
+		c.Count("quantized tables", 1)
+		c.Fired(n, "quantize: int8 table i8%v with a scale per row, dequantized at run time", l.wq.Shape)
 		return
 	}
 	xd, ok := shared[l.x]

@@ -48,7 +48,7 @@ type LayerReport struct {
 	Name      string  `json:"name"`
 	Quantized bool    `json:"quantized"`
 	Kept      string  `json:"kept_float_because,omitempty"`
-	Kind      string  `json:"kind"`              // "dense", "gather" (embedding table, weight-only) or "conv"
+	Kind      string  `json:"kind"`              // "dense", "gather" (embedding table, weight-only), "table" (added table, weight-only) or "conv"
 	XQuant    string  `json:"x_quant,omitempty"` // run-time activation quantization: "tensor" or "row"
 	FLOPs     int64   `json:"flops"`
 	SNRdB     float64 `json:"snr_db"`
@@ -84,6 +84,8 @@ func (r *QuantReport) String() string {
 		switch {
 		case l.Kind == kindGather && l.Quantized:
 			note = "embedding table, int8 rows " + note
+		case l.Kind == kindTable && l.Quantized:
+			note = "added table, int8 rows " + note
 		case l.XQuant == "row":
 			note = "activations per row " + note
 		}
@@ -103,7 +105,7 @@ func (r *QuantReport) fill(g *ir.Graph, layers []*layer) {
 	for _, l := range layers {
 		lr := LayerReport{Name: l.name, Quantized: l.keep == "", Kept: l.keep, Kind: l.kind, FLOPs: l.flops,
 			SNRdB: round4(l.snr), Cosine: round6(l.cos), Sensitivity: round4(l.sens)}
-		if lr.Quantized && l.kind != kindGather && r.Mode == QuantizeDynamic {
+		if lr.Quantized && l.kind != kindGather && l.kind != kindTable && r.Mode == QuantizeDynamic {
 			lr.XQuant = "tensor"
 			if l.xrow {
 				lr.XQuant = "row"
@@ -229,7 +231,8 @@ func newEvaluator(g *ir.Graph) (*evaluator, error) {
 	return e, nil
 }
 
-type override func(in []*ops.Tensor) (*ops.Tensor, error)
+// An override computes a node's outputs in its place.
+type override func(in []*ops.Tensor) ([]*ops.Tensor, error)
 
 // run evaluates the graph on inputs; watch, if set, is called with each graph input and
 // each node output. It returns the graph outputs.
@@ -257,11 +260,10 @@ func (e *evaluator) run(inputs map[string]*ops.Tensor, over map[*ir.Node]overrid
 		}
 		var outs []*ops.Tensor
 		if f, ok := over[n]; ok {
-			t, err := f(in)
-			if err != nil {
+			var err error
+			if outs, err = f(in); err != nil {
 				return nil, fmt.Errorf("%s (int8): %v", n.Ref(), err)
 			}
-			outs = []*ops.Tensor{t}
 		} else {
 			var err error
 			if outs, err = ops.Run(n.Domain, n.Op, in, n.Attrs, len(n.Outputs)); err != nil {
@@ -291,20 +293,26 @@ func int8Override(cfg Config, l *layer) override {
 	ws, _ := ops.FromIR(l.wscale)
 	n := l.node
 	act := n.Attrs.String("activation", "")
-	run := func(op string, args []*ops.Tensor, attrs ir.Attrs) (*ops.Tensor, error) {
-		outs, err := ops.Run(ir.CiuicDomain, op, args, attrs, 1)
-		if err != nil {
-			return nil, err
-		}
-		return outs[0], nil
+	run := func(op string, args []*ops.Tensor, attrs ir.Attrs) ([]*ops.Tensor, error) {
+		return ops.Run(ir.CiuicDomain, op, args, attrs, 1)
 	}
 	switch l.kind {
+	case kindTable: // the reader, on the dequantized table
+		return func(in []*ops.Tensor) ([]*ops.Tensor, error) {
+			dq, err := ops.Run("", "DequantizeLinear", []*ops.Tensor{wq, ws}, ir.Attrs{"axis": ir.IntAttr(0)}, 1)
+			if err != nil {
+				return nil, err
+			}
+			args := append([]*ops.Tensor{}, in...)
+			args[l.tableIn] = dq[0]
+			return ops.Run(n.Domain, n.Op, args, n.Attrs, len(n.Outputs))
+		}
 	case kindGather:
-		return func(in []*ops.Tensor) (*ops.Tensor, error) {
+		return func(in []*ops.Tensor) ([]*ops.Tensor, error) {
 			return run("GatherInt8", []*ops.Tensor{wq, ws, in[1]}, nil)
 		}
 	case kindConv:
-		return func(in []*ops.Tensor) (*ops.Tensor, error) {
+		return func(in []*ops.Tensor) ([]*ops.Tensor, error) {
 			args := []*ops.Tensor{in[0], wq, ws}
 			if len(in) > 2 && in[2] != nil {
 				args = append(args, in[2])
@@ -312,7 +320,7 @@ func int8Override(cfg Config, l *layer) override {
 			return run("ConvInt8", args, n.Attrs)
 		}
 	}
-	return func(in []*ops.Tensor) (*ops.Tensor, error) {
+	return func(in []*ops.Tensor) ([]*ops.Tensor, error) {
 		args := []*ops.Tensor{in[0], wq, ws, nil}
 		if len(in) > 2 {
 			args[3] = in[2]
@@ -326,11 +334,7 @@ func int8Override(cfg Config, l *layer) override {
 		default:
 			attrs["x_quant"] = ir.StringAttr("tensor")
 		}
-		outs, err := ops.Run(ir.CiuicDomain, "DenseInt8", args, attrs, 1)
-		if err != nil {
-			return nil, err
-		}
-		return outs[0], nil
+		return ops.Run(ir.CiuicDomain, "DenseInt8", args, attrs, 1)
 	}
 }
 

@@ -190,3 +190,56 @@ func calibDir(t *testing.T, name string, shape ...int) string {
 	}
 	return dir
 }
+
+// The LM head (a projection of a normalization's output straight to a graph output)
+// stays float unless QuantizeLMHead; a constant table added to the activations (a
+// position embedding folded into a constant) is stored as int8 rows, dequantized at run
+// time, and counted in the measured error.
+func TestQuantizeLMHeadAndTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const src = `graph h(x: f32[128, 64]) -> (y: f32[128, 32]) {
+  @pos: f32[128, 256] = %s
+  @w1: f32[64, 256] = %s
+  @g: f32[256] = %s
+  @wh: f32[256, 32] = %s
+  %%h = Add(MatMul(%%x, @w1), @pos)
+  %%y = MatMul(LayerNormalization(%%h, @g) {axis: -1}, @wh)
+}`
+	text := sprintf(src, randList(r, 128*256, func(int) float64 { return 0.5 }), randList(r, 64*256, func(int) float64 { return 0.125 }),
+		randList(r, 256, func(int) float64 { return 1 }), randList(r, 256*32, func(int) float64 { return 0.0625 }))
+	for _, lmHead := range []bool{false, true} {
+		g := parse(t, text)
+		res, err := Run(g, Config{Level: 2, VerifyEach: true, Quantize: QuantizeDynamic, QuantizeLMHead: lmHead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := res.Quantization
+		var table, head *LayerReport
+		for _, l := range q.Layers {
+			switch {
+			case l.Kind == kindTable:
+				table = &l
+			case l.Name == "y":
+				head = &l
+			}
+		}
+		if table == nil || !table.Quantized || table.SNRdB < 35 {
+			t.Fatalf("lmHead=%v: table layer %+v in %+v", lmHead, table, q.Layers)
+		}
+		if head == nil || head.Quantized != lmHead || !lmHead && !strings.Contains(head.Kept, "LM head") {
+			t.Errorf("lmHead=%v: LM head layer %+v", lmHead, head)
+		}
+		st := ir.ComputeStats(g)
+		if st.Ops["DequantizeLinear"] != 1 || st.Ops["ciuic.DenseInt8"] != map[bool]int{false: 1, true: 2}[lmHead] {
+			t.Errorf("lmHead=%v: ops %v\n%s", lmHead, st.Ops, ir.Print(g))
+		}
+		// The table is stored as int8 (plus a scale per row): the whole model shrinks to
+		// about a quarter with the LM head quantized.
+		if lmHead && q.WeightRatio > 0.27 {
+			t.Errorf("weight ratio %g", q.WeightRatio)
+		}
+		if e, _ := relRMSOf(t, g, parse(t, text)); math.Abs(e-q.OutputRelRMS) > 1e-6 || e > 0.05 {
+			t.Errorf("lmHead=%v: measured error %g, reported %g", lmHead, e, q.OutputRelRMS)
+		}
+	}
+}

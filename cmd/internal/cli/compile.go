@@ -29,7 +29,7 @@ type CompileFlags struct {
 type QuantFlags struct {
 	Mode, CalibDir, CalibMethod, Exclude string
 	Budget                               float64
-	PerTensor                            bool
+	PerTensor, LMHead                    bool
 }
 
 // Register adds the compile flags to fs.
@@ -47,6 +47,7 @@ func (f *CompileFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Quant.Exclude, "quantize-exclude", "", "regexp on node and output names: matching layers stay in float")
 	fs.Float64Var(&f.Quant.Budget, "quantize-budget", 0, "keep the most sensitive layers in float until the output relative RMS error is at most this (0: off)")
 	fs.BoolVar(&f.Quant.PerTensor, "quantize-per-tensor", false, "one weight scale per tensor instead of per output channel")
+	fs.BoolVar(&f.Quant.LMHead, "quantize-lm-head", false, "quantize the LM head too (by default it stays in float: its logits decide every token)")
 }
 
 // Config turns the flags into a pass configuration.
@@ -66,7 +67,7 @@ func (f *CompileFlags) Config() (passes.Config, error) {
 	return passes.Config{Level: f.Level, VerifyEach: f.VerifyEach, DumpDir: f.DumpDir,
 		PrintAfter: split(f.PrintAfter), DotAfter: split(f.DotAfter),
 		Quantize: f.Quant.Mode, CalibDir: f.Quant.CalibDir, CalibMethod: f.Quant.CalibMethod, QuantizeExclude: f.Quant.Exclude,
-		QuantizeBudget: f.Quant.Budget, PerTensor: f.Quant.PerTensor, Progress: os.Stderr,
+		QuantizeBudget: f.Quant.Budget, PerTensor: f.Quant.PerTensor, QuantizeLMHead: f.Quant.LMHead, Progress: os.Stderr,
 		SparseAttention: f.SparseAttention}, nil
 }
 
