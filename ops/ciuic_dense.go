@@ -72,7 +72,7 @@ func DenseInto(ctx *KernelContext, x, w, b *Tensor, act string, y []float32) err
 	if p == nil {
 		p = pack(ctx, w.F32(), K, N, N, false)
 	}
-	gemm.Mul(par(ctx), gemm.A{Data: x.F32(), M: M, LD: K}, p.p, gemm.C{Data: y, LD: N}, epi)
+	gemm.Mul(par(ctx), gemm.A{Data: x.F32(), M: M, LD: K}, p.p, gemm.C{Data: y, LD: N}, orNil(&epi))
 	return nil
 }
 

@@ -149,7 +149,7 @@ func Gemm(ctx *KernelContext, x *Tensor, w *PackedMatrix, bias *Tensor, act stri
 	if K == 0 {
 		M = NumElems(x.Shape[:x.Rank()-1])
 	}
-	gemm.Mul(par(ctx), gemm.A{Data: x.F32(), M: M, LD: K}, w.p, gemm.C{Data: out.F32(), LD: w.N}, epi)
+	gemm.Mul(par(ctx), gemm.A{Data: x.F32(), M: M, LD: K}, w.p, gemm.C{Data: out.F32(), LD: w.N}, orNil(&epi))
 	return out, nil
 }
 
@@ -166,23 +166,30 @@ func GemmTensor(ctx *KernelContext, x, w, bias *Tensor, act string) (*Tensor, er
 	return Gemm(ctx, x, p, bias, act)
 }
 
-func epilogue(bias *Tensor, act string, n int) (*gemm.Epilogue, error) {
+// epilogue is returned by value and passed to gemm.Mul as orNil(&epi): gemm.Mul does
+// not keep the pointer, so the Epilogue stays on the caller's stack.
+func epilogue(bias *Tensor, act string, n int) (gemm.Epilogue, error) {
 	var epi gemm.Epilogue
 	if bias != nil {
 		if bias.DType != ir.F32 || bias.Len() != n {
-			return nil, fmt.Errorf("Gemm: bias must be f32 with %d elements, got %s%v", n, bias.DType, bias.Shape)
+			return gemm.Epilogue{}, fmt.Errorf("Gemm: bias must be f32 with %d elements, got %s%v", n, bias.DType, bias.Shape)
 		}
 		epi.Bias = bias.F32()
 	}
 	f, ok := activations[act]
 	if !ok {
-		return nil, fmt.Errorf("Gemm: unknown activation %q (want one of %q)", act, ir.DenseActivations)
+		return gemm.Epilogue{}, fmt.Errorf("Gemm: unknown activation %q (want one of %q)", act, ir.DenseActivations)
 	}
 	epi.Act = f
+	return epi, nil
+}
+
+// orNil is epi for gemm.Mul: nil when there is nothing to apply.
+func orNil(epi *gemm.Epilogue) *gemm.Epilogue {
 	if epi.Bias == nil && epi.Act == nil {
-		return nil, nil
+		return nil
 	}
-	return &epi, nil
+	return epi
 }
 
 // activations are the Dense epilogues, in place on one row segment: the float32
@@ -299,15 +306,15 @@ func fastGemmKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor
 		}
 		p = pack(ctx, b.F32(), K, N, ldb, transB)
 	}
-	var bias *gemm.Epilogue
+	var epi gemm.Epilogue
 	if c != nil {
-		bias = &gemm.Epilogue{Bias: c.F32()}
+		epi.Bias = c.F32()
 	}
 	out := New(ir.F32, M, N)
 	lda := K
 	if transA {
 		lda = M
 	}
-	gemm.Mul(par(ctx), gemm.A{Data: a.F32(), M: M, LD: lda, Trans: transA}, p.p, gemm.C{Data: out.F32(), LD: N}, bias)
+	gemm.Mul(par(ctx), gemm.A{Data: a.F32(), M: M, LD: lda, Trans: transA}, p.p, gemm.C{Data: out.F32(), LD: N}, orNil(&epi))
 	return one(out), nil
 }

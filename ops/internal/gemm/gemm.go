@@ -104,11 +104,14 @@ type Epilogue struct {
 // e: nothing), for callers with their own products (the int8 GEMM's dequantization).
 func (e *Epilogue) Apply(row []float32, j0 int) { e.apply(row, j0) }
 
-func (e *Epilogue) apply(row []float32, j0 int) {
+func (e *Epilogue) apply(row []float32, j0 int) { e.finish(row, j0, false) }
+
+// finish is apply after a microkernel that has added the bias already if biased.
+func (e *Epilogue) finish(row []float32, j0 int, biased bool) {
 	if e == nil {
 		return
 	}
-	if e.Bias != nil {
+	if e.Bias != nil && !biased {
 		for j, b := range e.Bias[j0:][:len(row)] {
 			row[j] += b
 		}
@@ -121,15 +124,39 @@ func (e *Epilogue) apply(row []float32, j0 int) {
 // Largest tile of any kernel.
 const maxMR, maxNR = 8, 48
 
-var pool = sync.Pool{New: func() any { return new([]float32) }}
+// A call's shared state lives in a job taken from a pool, with the method values its
+// parallel loops run made once per job: the executor's parallel-for stores the function
+// it is given, so a closure built per call would be allocated on every product.
 
-func getBuf(n int) *[]float32 {
-	p := pool.Get().(*[]float32)
-	if cap(*p) < n {
-		*p = make([]float32, n)
+// mulJob is one Mul call.
+type mulJob struct {
+	a    A
+	b    *Packed
+	c    C
+	epi  Epilogue
+	pepi *Epilogue // &epi, or nil without an epilogue
+	// bias is epi.Bias padded with zeros to whole panels: the microkernel adds NR
+	// values at a time.
+	bias []float32
+	ap   []float32 // packed A: panel ip is K groups of MR rows' values, rows past M zero
+
+	kc, mpb, npb, mpanels, npanels, nblocks int
+
+	packFn, runFn func(lo, hi int)
+}
+
+var mulJobs = sync.Pool{New: func() any {
+	j := new(mulJob)
+	j.packFn, j.runFn = j.packA, j.run
+	return j
+}}
+
+// grow returns buf resized to n, reallocated only when too small.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
 	}
-	*p = (*p)[:n]
-	return p
+	return buf[:n]
 }
 
 // Mul computes C = epi(A·B) for a packed B (B.K columns of A). It splits the work with
@@ -153,80 +180,104 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 		return
 	}
 	mr, nr := kern.MR, kern.NR
+	j := mulJobs.Get().(*mulJob)
+	j.a, j.b, j.c = a, b, c
+	j.pepi = nil
+	if epi != nil {
+		j.epi, j.pepi = *epi, &j.epi
+	}
+	j.bias = j.bias[:0]
+	if epi != nil && epi.Bias != nil && kern.micro != nil {
+		j.bias = grow(j.bias, (N+nr-1)/nr*nr)
+		clear(j.bias[copy(j.bias, epi.Bias[:N]):])
+	}
 	kc := kcFor(kern)
-	kc = (K + (K+kc-1)/kc - 1) / ((K + kc - 1) / kc) // equal blocks: no short last pass
-	mb := mbFor(kern, kc)
-	mpanels := (M + mr - 1) / mr
-	npanels := (N + nr - 1) / nr
-
-	// Pack A: panel ip is K groups of MR rows' values, rows past M zero.
-	abuf := getBuf(mpanels * mr * K)
-	defer pool.Put(abuf)
-	ap := *abuf
-	par.run(mpanels, max(1, (1<<14)/max(1, K*mr)), func(lo, hi int) {
-		for ip := lo; ip < hi; ip++ {
-			packAPanel(ap[ip*mr*K:][:mr*K], a, ip*mr, mr, K)
-		}
-	})
+	j.kc = (K + (K+kc-1)/kc - 1) / ((K + kc - 1) / kc) // equal blocks: no short last pass
+	mb := mbFor(kern, j.kc)
+	j.mpanels = (M + mr - 1) / mr
+	j.npanels = (N + nr - 1) / nr
+	j.ap = grow(j.ap, j.mpanels*mr*K)
+	par.run(j.mpanels, max(1, (1<<14)/max(1, K*mr)), j.packFn)
 
 	// Work items: blocks of mb rows × nb columns, each done by one worker, over all of K.
-	mpb := mb / mr // M panels per block
+	j.mpb = mb / mr // M panels per block
 	// At least ~8 column blocks when N allows, so that two to four workers get even
 	// shares of a 128-row product (the whole of M is usually one block).
-	npb := max(1, min((npanels+7)/8, 256/nr)) // N panels per block
-	mblocks := (mpanels + mpb - 1) / mpb
-	nblocks := (npanels + npb - 1) / npb
-	flopsPerItem := 2 * min(M, mb) * min(N, npb*nr) * K
+	j.npb = max(1, min((j.npanels+7)/8, 256/nr)) // N panels per block
+	mblocks := (j.mpanels + j.mpb - 1) / j.mpb
+	j.nblocks = (j.npanels + j.npb - 1) / j.npb
+	flopsPerItem := 2 * min(M, mb) * min(N, j.npb*nr) * K
 	grain := max(1, (1<<20)/max(1, flopsPerItem))
-	par.run(mblocks*nblocks, grain, func(lo, hi int) {
-		var tmp [maxMR * maxNR]float32 // edge tiles: the kernel writes here, then the valid part is copied
-		for item := lo; item < hi; item++ {
-			ib, jb := item/nblocks, item%nblocks
-			ip0, ip1 := ib*mpb, min(mpanels, (ib+1)*mpb)
-			jp0, jp1 := jb*npb, min(npanels, (jb+1)*npb)
-			for k0 := 0; k0 < K; k0 += kc {
-				kl := min(kc, K-k0)
-				add := 0
-				if k0 > 0 {
-					add = 1
+	par.run(mblocks*j.nblocks, grain, j.runFn)
+	// Drop the references to the caller's data before pooling the job.
+	j.a, j.b, j.c, j.epi = A{}, nil, C{}, Epilogue{}
+	mulJobs.Put(j)
+}
+
+func (j *mulJob) packA(lo, hi int) {
+	mr, K := j.b.kern.MR, j.b.K
+	for ip := lo; ip < hi; ip++ {
+		packAPanel(j.ap[ip*mr*K:][:mr*K], j.a, ip*mr, mr, K)
+	}
+}
+
+// run computes work items [lo, hi).
+func (j *mulJob) run(lo, hi int) {
+	a, b, c, epi, ap := j.a, j.b, j.c, j.pepi, j.ap
+	kern := b.kern
+	M, N, K := a.M, b.N, b.K
+	mr, nr, kc := kern.MR, kern.NR, j.kc
+	var tmp [maxMR * maxNR]float32 // edge tiles: the kernel writes here, then the valid part is copied
+	for item := lo; item < hi; item++ {
+		ib, jb := item/j.nblocks, item%j.nblocks
+		ip0, ip1 := ib*j.mpb, min(j.mpanels, (ib+1)*j.mpb)
+		jp0, jp1 := jb*j.npb, min(j.npanels, (jb+1)*j.npb)
+		for k0 := 0; k0 < K; k0 += kc {
+			kl := min(kc, K-k0)
+			add := 0
+			if k0 > 0 {
+				add = 1
+			}
+			last := k0+kl == K
+			for jp := jp0; jp < jp1; jp++ {
+				bpan := b.panel(jp)[k0*nr:]
+				j0 := jp * nr
+				w := min(nr, N-j0)
+				var bias *float32 // the kernel adds the bias as it stores the last pass
+				if last && len(j.bias) > 0 {
+					bias = &j.bias[j0]
 				}
-				last := k0+kl == K
-				for jp := jp0; jp < jp1; jp++ {
-					bpan := b.panel(jp)[k0*nr:]
-					j0 := jp * nr
-					w := min(nr, N-j0)
-					for ip := ip0; ip < ip1; ip++ {
-						apan := ap[ip*mr*K+k0*mr:]
-						i0 := ip * mr
-						h := min(mr, M-i0)
-						if h == mr && w == nr {
-							micro(kern, kl, apan, bpan, c.Data[i0*c.LD+j0:], c.LD, add)
-							if last && epi != nil {
-								for i := 0; i < h; i++ {
-									epi.apply(c.Data[(i0+i)*c.LD+j0:][:w], j0)
-								}
-							}
-							continue
-						}
-						t := tmp[:mr*nr]
-						if add != 0 {
+				for ip := ip0; ip < ip1; ip++ {
+					apan := ap[ip*mr*K+k0*mr:]
+					i0 := ip * mr
+					h := min(mr, M-i0)
+					if h == mr && w == nr {
+						micro(kern, kl, apan, bpan, c.Data[i0*c.LD+j0:], c.LD, add, bias)
+						if last && epi != nil {
 							for i := 0; i < h; i++ {
-								copy(t[i*nr:][:w], c.Data[(i0+i)*c.LD+j0:][:w])
+								epi.finish(c.Data[(i0+i)*c.LD+j0:][:w], j0, bias != nil)
 							}
 						}
-						micro(kern, kl, apan, bpan, t, nr, add)
+						continue
+					}
+					t := tmp[:mr*nr]
+					if add != 0 {
 						for i := 0; i < h; i++ {
-							row := c.Data[(i0+i)*c.LD+j0:][:w]
-							copy(row, t[i*nr:][:w])
-							if last {
-								epi.apply(row, j0)
-							}
+							copy(t[i*nr:][:w], c.Data[(i0+i)*c.LD+j0:][:w])
+						}
+					}
+					micro(kern, kl, apan, bpan, t, nr, add, bias)
+					for i := 0; i < h; i++ {
+						row := c.Data[(i0+i)*c.LD+j0:][:w]
+						copy(row, t[i*nr:][:w])
+						if last {
+							epi.finish(row, j0, bias != nil)
 						}
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 func packAPanel(dst []float32, a A, i0, mr, K int) {
@@ -261,13 +312,19 @@ func packAPanel(dst []float32, a A, i0, mr, K int) {
 	}
 }
 
-// micro runs the kernel on one tile: c (+)= a·b over kl steps.
-func micro(kern *Kernel, kl int, a, b, c []float32, ldc, add int) {
-	if kern.micro != nil {
-		kern.micro(kl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
-		return
+// micro runs the kernel on one tile: c (+)= a·b over kl steps, then + bias (NR
+// values) if bias is not nil, which only the assembly kernels get. The assembly is
+// called directly, not through kern.micro: a call through a function value makes its
+// arguments escape, and the edge tiles' buffer would then be allocated per call.
+func micro(kern *Kernel, kl int, a, b, c []float32, ldc, add int, bias *float32) {
+	switch kern {
+	case kernAVX512:
+		sgemmAVX512x8x48(kl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bias)
+	case kernAVX2:
+		sgemmAVX2x6x16(kl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bias)
+	default:
+		goMicro(kern.MR, kern.NR, kl, a, b, c, ldc, add != 0)
 	}
-	goMicro(kern.MR, kern.NR, kl, a, b, c, ldc, add != 0)
 }
 
 // goMicro is the portable microkernel: the same sums, in the same order over k, as the
@@ -296,37 +353,87 @@ func goMicro(mr, nr, kl int, a, b, c []float32, ldc int, add bool) {
 	}
 }
 
+// gemvJob is one vector-matrix product: gemvPacked's or MulRows'.
+type gemvJob struct {
+	x    []float32 // the row vector: the caller's, or xbuf for a transposed A
+	xbuf []float32
+	b    *Packed   // gemvPacked: the packed matrix
+	rows []float32 // MulRows: the unpacked matrix, row k at rows[k*ldb:]
+	ldb  int
+	N    int
+	full int // MulRows: whole panels
+	out  []float32
+	epi  Epilogue
+	pepi *Epilogue
+	kern *Kernel
+
+	packedFn, rowsFn func(lo, hi int)
+}
+
+var gemvJobs = sync.Pool{New: func() any {
+	j := new(gemvJob)
+	j.packedFn, j.rowsFn = j.packed, j.unpacked
+	return j
+}}
+
+func getGemvJob(kern *Kernel, out []float32, N int, epi *Epilogue) *gemvJob {
+	j := gemvJobs.Get().(*gemvJob)
+	j.kern, j.out, j.N, j.pepi = kern, out, N, nil
+	if epi != nil {
+		j.epi, j.pepi = *epi, &j.epi
+	}
+	return j
+}
+
+func (j *gemvJob) put() {
+	// Keep the job's own buffer, drop the references to the caller's data.
+	*j = gemvJob{xbuf: j.xbuf, packedFn: j.packedFn, rowsFn: j.rowsFn}
+	gemvJobs.Put(j)
+}
+
 // gemvPacked is Mul for M = 1: memory bound, so it streams each B panel once.
 func gemvPacked(par Parallel, kern *Kernel, a A, b *Packed, c C, epi *Epilogue) {
 	K, N, nr := b.K, b.N, kern.NR
-	x := a.Data[:K]
+	j := getGemvJob(kern, c.Data, N, epi)
+	j.b = b
 	if a.Trans { // a 1×K row given as K×1: elements LD apart
-		x = make([]float32, K)
-		for k := range x {
-			x[k] = a.Data[k*a.LD]
+		j.xbuf = grow(j.xbuf, K)
+		j.x = j.xbuf
+		for k := range j.x {
+			j.x[k] = a.Data[k*a.LD]
 		}
+	} else {
+		j.x = a.Data[:K]
 	}
 	npanels := (N + nr - 1) / nr
-	par.run(npanels, max(1, (1<<15)/max(1, K*nr)), func(lo, hi int) {
-		var tmp [maxNR]float32
-		for jp := lo; jp < hi; jp++ {
-			j0 := jp * nr
-			w := min(nr, N-j0)
-			t := tmp[:nr]
-			gemv(kern, K, x, b.panel(jp), nr, t)
-			row := c.Data[j0:][:w]
-			copy(row, t[:w])
-			epi.apply(row, j0)
-		}
-	})
+	par.run(npanels, max(1, (1<<15)/max(1, K*nr)), j.packedFn)
+	j.put()
 }
 
-func gemv(kern *Kernel, K int, x, b []float32, ldb int, out []float32) {
-	if kern.gemv != nil && K > 0 {
-		kern.gemv(K, unsafe.SliceData(x), unsafe.SliceData(b), ldb, unsafe.SliceData(out))
-		return
+func (j *gemvJob) packed(lo, hi int) {
+	K, N, nr := j.b.K, j.N, j.kern.NR
+	var tmp [maxNR]float32
+	for jp := lo; jp < hi; jp++ {
+		j0 := jp * nr
+		w := min(nr, N-j0)
+		t := tmp[:nr]
+		gemv(j.kern, K, j.x, j.b.panel(jp), nr, t)
+		row := j.out[j0:][:w]
+		copy(row, t[:w])
+		j.pepi.apply(row, j0)
 	}
-	goGemv(K, x, b, ldb, out)
+}
+
+// gemv calls the assembly directly, as micro does, so that out may live on the stack.
+func gemv(kern *Kernel, K int, x, b []float32, ldb int, out []float32) {
+	switch {
+	case K > 0 && kern == kernAVX512:
+		sgemvAVX512x48(K, unsafe.SliceData(x), unsafe.SliceData(b), ldb, unsafe.SliceData(out))
+	case K > 0 && kern == kernAVX2:
+		sgemvAVX2x16(K, unsafe.SliceData(x), unsafe.SliceData(b), ldb, unsafe.SliceData(out))
+	default:
+		goGemv(K, x, b, ldb, out)
+	}
 }
 
 // goGemv mirrors the assembly gemv: four partial sums by k mod 4, added as
@@ -362,24 +469,29 @@ func goGemv(K int, x, b []float32, ldb int, out []float32) {
 // the vector-matrix product of attention and of non-constant operands, without packing.
 func MulRows(par Parallel, x []float32, b []float32, K, N, ldb int, out []float32, epi *Epilogue) {
 	kern := Active()
-	nr := kern.NR
-	full := N / nr
-	par.run(full+1, max(1, (1<<15)/max(1, K*nr)), func(lo, hi int) {
-		for jp := lo; jp < hi; jp++ {
-			j0 := jp * nr
-			if jp == full { // the columns past the last full panel
-				w := N - j0
-				if w == 0 {
-					continue
-				}
-				var tmp [maxNR]float32
-				goGemv(K, x, b[j0:], ldb, tmp[:w])
-				copy(out[j0:][:w], tmp[:w])
-				epi.apply(out[j0:][:w], j0)
+	j := getGemvJob(kern, out, N, epi)
+	j.x, j.rows, j.ldb = x[:K], b, ldb
+	j.full = N / kern.NR
+	par.run(j.full+1, max(1, (1<<15)/max(1, K*kern.NR)), j.rowsFn)
+	j.put()
+}
+
+func (j *gemvJob) unpacked(lo, hi int) {
+	K, N, nr := len(j.x), j.N, j.kern.NR
+	for jp := lo; jp < hi; jp++ {
+		j0 := jp * nr
+		if jp == j.full { // the columns past the last full panel
+			w := N - j0
+			if w == 0 {
 				continue
 			}
-			gemv(kern, K, x, b[j0:], ldb, out[j0:][:nr])
-			epi.apply(out[j0:][:nr], j0)
+			var tmp [maxNR]float32
+			goGemv(K, j.x, j.rows[j0:], j.ldb, tmp[:w])
+			copy(j.out[j0:][:w], tmp[:w])
+			j.pepi.apply(j.out[j0:][:w], j0)
+			continue
 		}
-	})
+		gemv(j.kern, K, j.x, j.rows[j0:], j.ldb, j.out[j0:][:nr])
+		j.pepi.apply(j.out[j0:][:nr], j0)
+	}
 }

@@ -120,21 +120,95 @@ func TestMulRows(t *testing.T) {
 func TestEpilogue(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
-		for _, M := range []int{1, 17, 65} {
-			M, N, K := M, 47, 600
-			a, b, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
-			c := make([]float32, M*N)
-			relu := func(x []float32) {
-				for i, v := range x {
-					x[i] = max(v, 0)
+		relu := func(x []float32) {
+			for i, v := range x {
+				x[i] = max(v, 0)
+			}
+		}
+		for _, M := range []int{1, 3, 15, 17, 63, 65} {
+			for _, N := range []int{1, 3, 17, 47, 48, 49, 97} {
+				// 600 is more than one pass over K: the bias comes with the last one.
+				for _, K := range []int{17, 600} {
+					for _, tr := range []bool{false, true} {
+						a, b, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
+						lda := K
+						if tr {
+							lda = M
+						}
+						p := PackB(nil, b, K, N, N, false)
+						what := fmt.Sprintf("M=%d N=%d K=%d trans=%v", M, N, K, tr)
+						c := make([]float32, M*N)
+						Mul(nil, A{Data: a, M: M, LD: lda, Trans: tr}, p, C{Data: c, LD: N}, &Epilogue{Bias: bias, Act: relu})
+						want := naive(M, N, K, a, lda, tr, b, N, false)
+						for i := range want {
+							want[i] = math.Max(0, want[i]+float64(bias[i%N]))
+						}
+						checkClose(t, what, c, want, K)
+
+						// The kernels' bias is the same two float32 roundings as adding it
+						// to the product afterwards.
+						twoPass := make([]float32, M*N)
+						Mul(serialChunks, A{Data: a, M: M, LD: lda, Trans: tr}, p, C{Data: twoPass, LD: N}, nil)
+						for i := range twoPass {
+							twoPass[i] = max(twoPass[i]+bias[i%N], 0)
+						}
+						bitsEqual(t, what, c, twoPass)
+					}
 				}
 			}
-			Mul(nil, A{Data: a, M: M, LD: K}, PackB(nil, b, K, N, N, false), C{Data: c, LD: N}, &Epilogue{Bias: bias, Act: relu})
-			want := naive(M, N, K, a, K, false, b, N, false)
-			for i := range want {
-				want[i] = math.Max(0, want[i]+float64(bias[i%N]))
+		}
+	})
+}
+
+func bitsEqual(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// serialChunks runs fn over chunks of grain items in order, allocating nothing.
+func serialChunks(n, grain int, fn func(lo, hi int)) {
+	for lo := 0; lo < n; lo += grain {
+		fn(lo, min(n, lo+grain))
+	}
+}
+
+// TestMulAllocs: in steady state a product allocates nothing, with or without a
+// parallel-for (the executor's stores the function it gets: no closure per call).
+func TestMulAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		const M, N, K = 40, 100, 70
+		a, b, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
+		p := PackB(nil, b, K, N, N, false)
+		c := make([]float32, M*N)
+		epi := &Epilogue{Bias: bias, Act: func(x []float32) {}}
+		a8, c32 := make([]uint8, M*K), make([]int32, M*N)
+		p8 := PackI8(nil, K, N, func(k, j int) int8 { return int8(k - j) })
+		epi8 := func(i, j0 int, c []int32) {}
+		for _, par := range []Parallel{nil, serialChunks} {
+			for _, tc := range []struct {
+				name string
+				f    func()
+			}{
+				{"Mul", func() { Mul(par, A{Data: a, M: M, LD: K}, p, C{Data: c, LD: N}, epi) }},
+				{"gemv", func() { Mul(par, A{Data: a, M: 1, LD: K}, p, C{Data: c, LD: N}, epi) }},
+				{"gemv transposed", func() { Mul(par, A{Data: a, M: 1, LD: M, Trans: true}, p, C{Data: c, LD: N}, epi) }},
+				{"MulRows", func() { MulRows(par, a[:K], b, K, N, N, c[:N], epi) }},
+				{"MulI8", func() { MulI8(par, AI8{Data: a8, M: M, LD: K}, p8, c32, N, epi8) }},
+				{"MulI8 gemv", func() { MulI8(par, AI8{Data: a8, M: 2, LD: K}, p8, c32, N, epi8) }},
+			} {
+				tc.f()
+				if n := testing.AllocsPerRun(20, tc.f); n != 0 {
+					t.Errorf("%s (parallel %v): %v allocations per call", tc.name, par != nil, n)
+				}
 			}
-			checkClose(t, fmt.Sprintf("M=%d", M), c, want, K)
 		}
 	})
 }

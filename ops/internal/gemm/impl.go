@@ -16,7 +16,7 @@ type Kernel struct {
 	Name   string
 	MR, NR int
 	// micro and gemv are the assembly kernels; nil means the pure-Go ones.
-	micro func(k int, a, b, c *float32, ldc int, add int)
+	micro func(k int, a, b, c *float32, ldc int, add int, bias *float32)
 	gemv  func(k int, a, b *float32, ldb int, c *float32)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -172,6 +173,45 @@ type AI8 struct {
 // EpilogueI8 gets each finished row segment of C: row i, columns [j0, j0+len(c)).
 type EpilogueI8 func(i, j0 int, c []int32)
 
+// i8Job is one MulI8 call, pooled like mulJob.
+type i8Job struct {
+	a   AI8
+	b   *PackedI8
+	c   []int32
+	ldc int
+	epi EpilogueI8
+	ap  []uint8 // packed A (MulI8) or the rows zero-padded to whole groups (gemvI8)
+	esz int     // bytes per packed A element
+
+	kcg, mpb, npb, mpanels, npanels, nblocks int
+
+	packFn, runFn, gemvFn func(lo, hi int)
+}
+
+var i8Jobs = sync.Pool{New: func() any {
+	j := new(i8Job)
+	j.packFn, j.runFn, j.gemvFn = j.packA, j.run, j.gemv
+	return j
+}}
+
+func getI8Job(a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) *i8Job {
+	j := i8Jobs.Get().(*i8Job)
+	j.a, j.b, j.c, j.ldc, j.epi = a, b, c, ldc, epi
+	return j
+}
+
+func (j *i8Job) put() {
+	j.a, j.b, j.c, j.epi = AI8{}, nil, nil, nil
+	i8Jobs.Put(j)
+}
+
+func growU8(buf []uint8, n int) []uint8 {
+	if cap(buf) < n {
+		return make([]uint8, n)
+	}
+	return buf[:n]
+}
+
 // MulI8 computes C = A·B (int32; c row i at c[i*ldc:]) and calls epi on each finished
 // row segment. The work is split with par; the result (exact) never depends on it.
 func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) {
@@ -183,88 +223,103 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 	mr, nr := kern.MR, kern.NR
 	K4 := k4(K)
 	G := K4 / 4
-	mpanels := (M + mr - 1) / mr
-	npanels := (N + nr - 1) / nr
+	j := getI8Job(a, b, c, ldc, epi)
+	defer j.put()
+	j.mpanels = (M + mr - 1) / mr
+	j.npanels = (N + nr - 1) / nr
 	if M < 3 { // vector-matrix products: a tile would be mostly padding
-		gemvI8(par, kern, a, b, c, ldc, epi)
+		j.gemvI8(par)
 		return
 	}
-	esz := 1 // bytes per packed A element
+	j.esz = 1
 	if kern.a16 {
-		esz = 2
+		j.esz = 2
 	}
-	ap := make([]uint8, mpanels*mr*K4*esz)
-	par.run(mpanels, max(1, (1<<15)/max(1, K*mr)), func(lo, hi int) {
-		for ip := lo; ip < hi; ip++ {
-			dst := ap[ip*mr*K4*esz:][:mr*K4*esz]
-			if kern.a16 {
-				packAI16(dst, a, ip*mr, mr, K)
-			} else {
-				packAI8(dst, a, ip*mr, mr, K)
-			}
-		}
-	})
+	j.ap = growU8(j.ap, j.mpanels*mr*K4*j.esz)
+	par.run(j.mpanels, max(1, (1<<15)/max(1, K*mr)), j.packFn)
 	// Groups of k per pass: a B panel slice of kcg·NR·4 bytes stays in L1.
 	kcg := max(16, min(G, l1Bytes/2/(4*nr)))
-	kcg = (G + (G+kcg-1)/kcg - 1) / ((G + kcg - 1) / kcg) // equal blocks: no short last pass
-	mb := max(mr, l2Bytes/2/(4*kcg)/mr*mr)
-	mpb := mb / mr
+	j.kcg = (G + (G+kcg-1)/kcg - 1) / ((G + kcg - 1) / kcg) // equal blocks: no short last pass
+	mb := max(mr, l2Bytes/2/(4*j.kcg)/mr*mr)
+	j.mpb = mb / mr
 	// At least ~8 column blocks when N allows, so that two to four workers get even
 	// shares of a 128-row product (the whole of M is usually one block).
-	npb := max(1, min((npanels+7)/8, 256/nr))
-	mblocks := (mpanels + mpb - 1) / mpb
-	nblocks := (npanels + npb - 1) / npb
-	opsPerItem := 2 * min(M, mb) * min(N, npb*nr) * K
+	j.npb = max(1, min((j.npanels+7)/8, 256/nr))
+	mblocks := (j.mpanels + j.mpb - 1) / j.mpb
+	j.nblocks = (j.npanels + j.npb - 1) / j.npb
+	opsPerItem := 2 * min(M, mb) * min(N, j.npb*nr) * K
 	grain := max(1, (1<<21)/max(1, opsPerItem))
-	par.run(mblocks*nblocks, grain, func(lo, hi int) {
-		var tmp [8 * 48]int32
-		for item := lo; item < hi; item++ {
-			ib, jb := item/nblocks, item%nblocks
-			ip0, ip1 := ib*mpb, min(mpanels, (ib+1)*mpb)
-			jp0, jp1 := jb*npb, min(npanels, (jb+1)*npb)
-			for g0 := 0; g0 < G; g0 += kcg {
-				gl := min(kcg, G-g0)
-				add := 0
-				if g0 > 0 {
-					add = 1
-				}
-				last := g0+gl == G
-				for jp := jp0; jp < jp1; jp++ {
-					bpan := b.panel(jp)[g0*nr*4:]
-					j0 := jp * nr
-					w := min(nr, N-j0)
-					for ip := ip0; ip < ip1; ip++ {
-						apan := ap[(ip*mr*K4+g0*mr*4)*esz:]
-						i0 := ip * mr
-						h := min(mr, M-i0)
-						if h == mr && w == nr {
-							microI8(kern, gl, apan, bpan, c[i0*ldc+j0:], ldc, add)
-							if last && epi != nil {
-								for i := 0; i < h; i++ {
-									epi(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
-								}
-							}
-							continue
-						}
-						t := tmp[:mr*nr]
-						if add != 0 {
+	par.run(mblocks*j.nblocks, grain, j.runFn)
+}
+
+func (j *i8Job) packA(lo, hi int) {
+	kern, K := j.b.kern, j.b.K
+	mr, K4, esz := kern.MR, k4(K), j.esz
+	for ip := lo; ip < hi; ip++ {
+		dst := j.ap[ip*mr*K4*esz:][:mr*K4*esz]
+		if kern.a16 {
+			packAI16(dst, j.a, ip*mr, mr, K)
+		} else {
+			packAI8(dst, j.a, ip*mr, mr, K)
+		}
+	}
+}
+
+// run computes work items [lo, hi).
+func (j *i8Job) run(lo, hi int) {
+	b, c, ldc, epi, ap, esz := j.b, j.c, j.ldc, j.epi, j.ap, j.esz
+	kern := b.kern
+	M, N, K := j.a.M, b.N, b.K
+	mr, nr := kern.MR, kern.NR
+	K4 := k4(K)
+	G := K4 / 4
+	var tmp [8 * 48]int32
+	for item := lo; item < hi; item++ {
+		ib, jb := item/j.nblocks, item%j.nblocks
+		ip0, ip1 := ib*j.mpb, min(j.mpanels, (ib+1)*j.mpb)
+		jp0, jp1 := jb*j.npb, min(j.npanels, (jb+1)*j.npb)
+		for g0 := 0; g0 < G; g0 += j.kcg {
+			gl := min(j.kcg, G-g0)
+			add := 0
+			if g0 > 0 {
+				add = 1
+			}
+			last := g0+gl == G
+			for jp := jp0; jp < jp1; jp++ {
+				bpan := b.panel(jp)[g0*nr*4:]
+				j0 := jp * nr
+				w := min(nr, N-j0)
+				for ip := ip0; ip < ip1; ip++ {
+					apan := ap[(ip*mr*K4+g0*mr*4)*esz:]
+					i0 := ip * mr
+					h := min(mr, M-i0)
+					if h == mr && w == nr {
+						microI8(kern, gl, apan, bpan, c[i0*ldc+j0:], ldc, add)
+						if last && epi != nil {
 							for i := 0; i < h; i++ {
-								copy(t[i*nr:][:w], c[(i0+i)*ldc+j0:][:w])
+								epi(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
 							}
 						}
-						microI8(kern, gl, apan, bpan, t, nr, add)
+						continue
+					}
+					t := tmp[:mr*nr]
+					if add != 0 {
 						for i := 0; i < h; i++ {
-							row := c[(i0+i)*ldc+j0:][:w]
-							copy(row, t[i*nr:][:w])
-							if last && epi != nil {
-								epi(i0+i, j0, row)
-							}
+							copy(t[i*nr:][:w], c[(i0+i)*ldc+j0:][:w])
+						}
+					}
+					microI8(kern, gl, apan, bpan, t, nr, add)
+					for i := 0; i < h; i++ {
+						row := c[(i0+i)*ldc+j0:][:w]
+						copy(row, t[i*nr:][:w])
+						if last && epi != nil {
+							epi(i0+i, j0, row)
 						}
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // packAI8 packs rows [i0, i0+mr) of a: group g of row i (4 bytes) to dst[(g·mr+i)·4:],
@@ -296,43 +351,50 @@ func packAI16(dst []uint8, a AI8, i0, mr, K int) {
 }
 
 // gemvI8 is MulI8 for one or two rows: each B panel is streamed once per row.
-func gemvI8(par Parallel, kern *KernelI8, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) {
-	K, N, nr := b.K, b.N, kern.NR
+func (j *i8Job) gemvI8(par Parallel) {
+	a, K, nr := j.a, j.b.K, j.b.kern.NR
 	K4 := k4(K)
-	rows := make([]uint8, a.M*K4) // each row zero-padded to whole groups
+	j.ap = growU8(j.ap, a.M*K4) // each row zero-padded to whole groups
 	for i := 0; i < a.M; i++ {
-		copy(rows[i*K4:], a.Data[i*a.LD:][:K])
+		clear(j.ap[i*K4+copy(j.ap[i*K4:], a.Data[i*a.LD:][:K]):][:K4-K])
 	}
-	npanels := (N + nr - 1) / nr
-	par.run(npanels, max(1, (1<<16)/max(1, K*nr)), func(lo, hi int) {
-		var tmp [48]int32
-		for jp := lo; jp < hi; jp++ {
-			j0 := jp * nr
-			w := min(nr, N-j0)
-			for i := 0; i < a.M; i++ {
-				x := rows[i*K4:][:K4]
-				t := tmp[:nr]
-				if kern.gemv != nil {
-					kern.gemv(K4/4, unsafe.SliceData(x), unsafe.SliceData(b.panel(jp)), unsafe.SliceData(t))
-				} else {
-					goMicroI8(1, nr, K4/4, x, b.panel(jp), t, nr, false)
-				}
-				row := c[i*ldc+j0:][:w]
-				copy(row, t[:w])
-				if epi != nil {
-					epi(i, j0, row)
-				}
-			}
-		}
-	})
+	par.run(j.npanels, max(1, (1<<16)/max(1, K*nr)), j.gemvFn)
 }
 
-func microI8(kern *KernelI8, gl int, a []uint8, b []int8, c []int32, ldc, add int) {
-	if kern.micro != nil {
-		kern.micro(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
-		return
+func (j *i8Job) gemv(lo, hi int) {
+	kern, b, c, ldc, epi := j.b.kern, j.b, j.c, j.ldc, j.epi
+	K4, N, nr := k4(b.K), b.N, kern.NR
+	var tmp [48]int32
+	for jp := lo; jp < hi; jp++ {
+		j0 := jp * nr
+		w := min(nr, N-j0)
+		for i := 0; i < j.a.M; i++ {
+			x := j.ap[i*K4:][:K4]
+			t := tmp[:nr]
+			if kern == kernI8VNNI {
+				igemvVNNI48(K4/4, unsafe.SliceData(x), unsafe.SliceData(b.panel(jp)), unsafe.SliceData(t))
+			} else {
+				goMicroI8(1, nr, K4/4, x, b.panel(jp), t, nr, false)
+			}
+			row := c[i*ldc+j0:][:w]
+			copy(row, t[:w])
+			if epi != nil {
+				epi(i, j0, row)
+			}
+		}
 	}
-	goMicroI8(kern.MR, kern.NR, gl, a, b, c, ldc, add != 0)
+}
+
+// microI8 calls the assembly directly (see micro), so that c may live on the stack.
+func microI8(kern *KernelI8, gl int, a []uint8, b []int8, c []int32, ldc, add int) {
+	switch kern {
+	case kernI8VNNI:
+		igemmVNNI8x48(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
+	case kernI8AVX2:
+		igemmAVX2x6x8(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
+	default:
+		goMicroI8(kern.MR, kern.NR, gl, a, b, c, ldc, add != 0)
+	}
 }
 
 // goMicroI8 is the portable int8 microkernel on the same packed layout.

@@ -7,12 +7,12 @@ package gemm
 // sgemmAVX2x6x16 computes a 6x16 tile of C; see microkernel in asmgen.
 //
 //go:noescape
-func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int)
+func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
 
 // sgemmAVX512x8x48 computes a 8x48 tile of C; see microkernel in asmgen.
 //
 //go:noescape
-func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int)
+func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
 
 // sgemvAVX512x48 computes 48 outputs of a vector-matrix product; see gemv in asmgen.
 //

@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int)
+// func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
 // Requires: AVX, FMA3
-TEXT ·sgemmAVX2x6x16(SB), NOSPLIT, $0-48
+TEXT ·sgemmAVX2x6x16(SB), NOSPLIT, $0-56
 	MOVQ   k+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+16(FP), DX
@@ -78,6 +78,25 @@ sgemmAVX2x6x16_store:
 	VADDPS 32(DX), Y11, Y11
 
 sgemmAVX2x6x16_overwrite:
+	MOVQ    bias+48(FP), DX
+	TESTQ   DX, DX
+	JZ      sgemmAVX2x6x16_nobias
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VADDPS  Y12, Y0, Y0
+	VADDPS  Y13, Y1, Y1
+	VADDPS  Y12, Y2, Y2
+	VADDPS  Y13, Y3, Y3
+	VADDPS  Y12, Y4, Y4
+	VADDPS  Y13, Y5, Y5
+	VADDPS  Y12, Y6, Y6
+	VADDPS  Y13, Y7, Y7
+	VADDPS  Y12, Y8, Y8
+	VADDPS  Y13, Y9, Y9
+	VADDPS  Y12, Y10, Y10
+	VADDPS  Y13, Y11, Y11
+
+sgemmAVX2x6x16_nobias:
 	VMOVUPS Y0, (AX)
 	VMOVUPS Y1, 32(AX)
 	ADDQ    CX, AX
@@ -98,9 +117,9 @@ sgemmAVX2x6x16_overwrite:
 	VZEROUPPER
 	RET
 
-// func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int)
+// func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·sgemmAVX512x8x48(SB), NOSPLIT, $0-48
+TEXT ·sgemmAVX512x8x48(SB), NOSPLIT, $0-56
 	MOVQ   k+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+16(FP), DX
@@ -213,6 +232,38 @@ sgemmAVX512x8x48_store:
 	VADDPS 128(DX), Z23, Z23
 
 sgemmAVX512x8x48_overwrite:
+	MOVQ    bias+48(FP), DX
+	TESTQ   DX, DX
+	JZ      sgemmAVX512x8x48_nobias
+	VMOVUPS (DX), Z24
+	VMOVUPS 64(DX), Z25
+	VMOVUPS 128(DX), Z26
+	VADDPS  Z24, Z0, Z0
+	VADDPS  Z25, Z1, Z1
+	VADDPS  Z26, Z2, Z2
+	VADDPS  Z24, Z3, Z3
+	VADDPS  Z25, Z4, Z4
+	VADDPS  Z26, Z5, Z5
+	VADDPS  Z24, Z6, Z6
+	VADDPS  Z25, Z7, Z7
+	VADDPS  Z26, Z8, Z8
+	VADDPS  Z24, Z9, Z9
+	VADDPS  Z25, Z10, Z10
+	VADDPS  Z26, Z11, Z11
+	VADDPS  Z24, Z12, Z12
+	VADDPS  Z25, Z13, Z13
+	VADDPS  Z26, Z14, Z14
+	VADDPS  Z24, Z15, Z15
+	VADDPS  Z25, Z16, Z16
+	VADDPS  Z26, Z17, Z17
+	VADDPS  Z24, Z18, Z18
+	VADDPS  Z25, Z19, Z19
+	VADDPS  Z26, Z20, Z20
+	VADDPS  Z24, Z21, Z21
+	VADDPS  Z25, Z22, Z22
+	VADDPS  Z26, Z23, Z23
+
+sgemmAVX512x8x48_nobias:
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	VMOVUPS Z2, 128(AX)

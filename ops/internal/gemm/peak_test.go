@@ -18,7 +18,7 @@ func BenchmarkMicroL1(b *testing.B) {
 			p := make([]float32, kern.NR*kl)
 			c := make([]float32, kern.MR*kern.NR)
 			for b.Loop() {
-				kern.micro(kl, unsafe.SliceData(a), unsafe.SliceData(p), unsafe.SliceData(c), kern.NR, 1)
+				kern.micro(kl, unsafe.SliceData(a), unsafe.SliceData(p), unsafe.SliceData(c), kern.NR, 1, nil)
 			}
 			b.ReportMetric(2*float64(kern.MR*kern.NR*kl)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 		})

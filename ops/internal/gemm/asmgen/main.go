@@ -47,8 +47,10 @@ func main() {
 // (k groups of mr floats) and B a packed panel (k groups of nvec vectors). The sum over
 // k runs in order with one FMA per step, so every output element is computed the same
 // way whatever tile or thread computes it. add != 0 adds to C instead of overwriting it.
+// A non-nil bias (nvec·lanes floats) is then added to each row before the store: the
+// same two roundings as storing C and adding the bias in a second pass, without it.
 func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcst bool) {
-	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, add int)")
+	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, add int, bias *float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d tile of C; see microkernel in asmgen.", name, mr, nvec*width/4))
 	k := Load(Param("k"), GP64())
@@ -104,6 +106,19 @@ func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcs
 		}
 	}
 	Label(name + "_overwrite")
+	// The loop's B registers are free now: they hold the bias.
+	bias := Load(Param("bias"), GP64())
+	TESTQ(bias, bias)
+	JZ(LabelRef(name + "_nobias"))
+	for j := 0; j < nvec; j++ {
+		VMOVUPS(Mem{Base: bias, Disp: j * width}, breg(j))
+	}
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nvec; j++ {
+			VADDPS(breg(j), acc(i, j), acc(i, j))
+		}
+	}
+	Label(name + "_nobias")
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nvec; j++ {
 			VMOVUPS(acc(i, j), Mem{Base: cp, Disp: j * width})
