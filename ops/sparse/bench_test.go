@@ -117,3 +117,38 @@ func cpus() *ops.KernelContext {
 		wg.Wait()
 	}}
 }
+
+// BenchmarkGPT is one causal attention node of the benchmark GPT (gpt4l_d256: batch 1,
+// 128 tokens, 4 heads of 64) on one thread, the shape issue 6 measures.
+//
+//	go test ./ops/sparse -run NONE -bench GPT -cpu 1
+func BenchmarkGPT(b *testing.B) {
+	const S, H, D = 128, 4, 64
+	r := rand.New(rand.NewPCG(3, 4))
+	q, k, v := randTensor(r, 1, S, H*D), randTensor(r, 1, S, H*D), randTensor(r, 1, S, H*D)
+	attrs := Pattern{Causal: true, WindowLeft: -1, WindowRight: -1}.Attrs()
+	attrs["num_heads"] = ir.IntAttr(H)
+	in := []*ops.Tensor{q, k, v}
+	ctx := &ops.KernelContext{}
+	b.Run("sparse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := tiledKernel(ctx, in, attrs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	into, _, _ := ops.LookupInto(Domain, Op, ir.F32)
+	if into == nil {
+		return
+	}
+	b.Run("sparse-into", func(b *testing.B) {
+		b.ReportAllocs()
+		out := []*ops.Tensor{ops.New(ir.F32, 1, S, H*D)}
+		for b.Loop() {
+			if err := into(ctx, in, out, attrs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -61,37 +61,47 @@ type worker struct {
 }
 
 func newGeom(in []*ops.Tensor, attrs ir.Attrs) (*geom, error) {
+	g := new(geom)
+	if err := g.init(in, attrs); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// init sets g from the inputs and attributes (every field: g may be reused).
+func (g *geom) init(in []*ops.Tensor, attrs ir.Attrs) error {
+	*g = geom{}
 	if len(in) < 3 || in[0] == nil || in[1] == nil || in[2] == nil {
-		return nil, fmt.Errorf("want inputs Q, K, V")
+		return fmt.Errorf("want inputs Q, K, V")
 	}
 	q, k, v := in[0], in[1], in[2]
 	var m *ops.Tensor
 	if len(in) > 3 {
 		m = in[3]
 	}
-	for i, t := range []*ops.Tensor{q, k, v, m} {
+	for i, t := range [...]*ops.Tensor{q, k, v, m} {
 		if t != nil && t.DType != ir.F32 {
-			return nil, fmt.Errorf("input %d is %s, want f32", i, t.DType)
+			return fmt.Errorf("input %d is %s, want f32", i, t.DType)
 		}
 	}
 	if q.Rank() != 3 || k.Rank() != 3 || v.Rank() != 3 {
-		return nil, fmt.Errorf("Q, K, V must be 3-D [batch, seq, hidden], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
+		return fmt.Errorf("Q, K, V must be 3-D [batch, seq, hidden], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
 	}
 	h := attrs.Int("num_heads", 0)
 	hkv := attrs.Int("kv_num_heads", h)
 	if h <= 0 || hkv <= 0 || h%hkv != 0 {
-		return nil, fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
+		return fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
 	}
-	g := &geom{B: q.Shape[0], S: q.Shape[1], T: k.Shape[1], H: int(h), Hkv: int(hkv)}
+	*g = geom{B: q.Shape[0], S: q.Shape[1], T: k.Shape[1], H: int(h), Hkv: int(hkv)}
 	if k.Shape[0] != g.B || v.Shape[0] != g.B || v.Shape[1] != g.T {
-		return nil, fmt.Errorf("batch and key lengths of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
+		return fmt.Errorf("batch and key lengths of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
 	}
 	if q.Shape[2]%g.H != 0 {
-		return nil, fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q.Shape[2], g.H)
+		return fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q.Shape[2], g.H)
 	}
 	g.D = q.Shape[2] / g.H
 	if k.Shape[2] != g.Hkv*g.D || v.Shape[2]%g.Hkv != 0 {
-		return nil, fmt.Errorf("K %v and V %v do not split into kv_num_heads %d of head size %d", k.Shape, v.Shape, g.Hkv, g.D)
+		return fmt.Errorf("K %v and V %v do not split into kv_num_heads %d of head size %d", k.Shape, v.Shape, g.Hkv, g.D)
 	}
 	g.Dv = v.Shape[2] / g.Hkv
 	g.scale = float32(1 / math.Sqrt(float64(g.D)))
@@ -100,18 +110,18 @@ func newGeom(in []*ops.Tensor, attrs ir.Attrs) (*geom, error) {
 	}
 	var err error
 	if g.pat, err = PatternOf(attrs); err != nil {
-		return nil, err
+		return err
 	}
 	if m != nil {
 		full := [4]int{g.B, g.H, g.S, g.T}
 		if m.Rank() > 4 {
-			return nil, fmt.Errorf("mask %v has rank > 4", m.Shape)
+			return fmt.Errorf("mask %v has rank > 4", m.Shape)
 		}
 		stride := 1
 		for i := m.Rank() - 1; i >= 0; i-- {
 			d, j := m.Shape[i], 4-m.Rank()+i
 			if d != 1 && d != full[j] {
-				return nil, fmt.Errorf("mask %v does not broadcast to [batch, heads, S, T] = %v", m.Shape, full)
+				return fmt.Errorf("mask %v does not broadcast to [batch, heads, S, T] = %v", m.Shape, full)
 			}
 			if d != 1 {
 				g.ms[j] = stride
@@ -120,7 +130,7 @@ func newGeom(in []*ops.Tensor, attrs ir.Attrs) (*geom, error) {
 		}
 		g.mask = m.F32()
 	}
-	return g, nil
+	return nil
 }
 
 // row computes output row r, r indexing (batch, head, query) in that order.
