@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 func init() {
@@ -30,8 +31,9 @@ func lastDimParam(op, name string, t *Tensor, d int) ([]float32, error) {
 // ciuic.SkipLayerNorm(X, Skip, Gamma, Beta?, Bias?) {epsilon}: s = X + Skip (+ Bias) in
 // float32, y = LayerNormalization(s) over the last dim with scale Gamma and bias Beta.
 // Output 0 is y, the optional output 1 is s. The sums are float32 additions and the
-// statistics are accumulated in float64 exactly as in the LayerNormalization kernel, so
-// the result equals LayerNormalization(Add(Add(X, Skip), Bias)) bit for bit.
+// normalization is the fast LayerNormalization kernel's (LayerNormRow's vec row
+// kernels, the sum formed in the same pass as its statistics), so the result equals
+// LayerNormalization(Add(Add(X, Skip), Bias)) bit for bit.
 func skipLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
 	const op = "SkipLayerNorm"
 	if err := need(in, 3); err != nil {
@@ -76,72 +78,28 @@ func skipLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			srow, xrow := ss[r*D:][:D], xs[r*D:][:D]
+			var sum, sq float64
 			if skipIdx == nil { // Skip's rows repeat: a contiguous row, no index array
-				krow := ks[(r*D)%skipLen:][:D]
-				for j := range srow {
-					srow[j] = xrow[j] + krow[j]
-				}
+				sum, sq = vec.AddSumSq(srow, xrow, ks[(r*D)%skipLen:][:D], bias)
 			} else {
 				for j := range srow {
 					srow[j] = xrow[j] + ks[skipIdx[r*D+j]]
 				}
-			}
-			if bias != nil {
-				for j := range srow {
-					srow[j] += bias[j]
+				if bias != nil {
+					for j := range srow {
+						srow[j] += bias[j]
+					}
 				}
+				sum, sq = vec.SumSq(srow)
 			}
-			mean, inv := meanInvStd(srow, eps)
-			yrow := ys[r*D:][:D]
-			if beta == nil {
-				for j, v := range srow {
-					yrow[j] = float32((float64(v) - mean) * inv * float64(gamma[j]))
-				}
-				continue
-			}
-			for j, v := range srow {
-				yrow[j] = float32((float64(v)-mean)*inv*float64(gamma[j]) + float64(beta[j]))
-			}
+			mean, inv := rowMeanInv(sum, sq, D, eps)
+			vec.Normalize(ys[r*D:][:D], srow, mean, inv, gamma, beta)
 		}
 	})
 	if ctx.numOutputs() > 1 {
 		return []*Tensor{y, sum}, nil
 	}
 	return one(y), nil
-}
-
-// meanInvStd returns the mean of row and 1/sqrt(variance + eps), accumulated in float64
-// in the order of the LayerNormalization kernel.
-func meanInvStd(row []float32, eps float64) (mean, inv float64) {
-	// Four running sums, so the additions do not wait on each other (a single float64
-	// chain runs at one add per four cycles); combined in a fixed order.
-	var s [4]float64
-	j := 0
-	for ; j+4 <= len(row); j += 4 {
-		s[0] += float64(row[j])
-		s[1] += float64(row[j+1])
-		s[2] += float64(row[j+2])
-		s[3] += float64(row[j+3])
-	}
-	for ; j < len(row); j++ {
-		s[0] += float64(row[j])
-	}
-	mean = ((s[0] + s[1]) + (s[2] + s[3])) / float64(len(row))
-	var q [4]float64
-	j = 0
-	for ; j+4 <= len(row); j += 4 {
-		d0, d1, d2, d3 := float64(row[j])-mean, float64(row[j+1])-mean, float64(row[j+2])-mean, float64(row[j+3])-mean
-		q[0] += d0 * d0
-		q[1] += d1 * d1
-		q[2] += d2 * d2
-		q[3] += d3 * d3
-	}
-	for ; j < len(row); j++ {
-		d := float64(row[j]) - mean
-		q[0] += d * d
-	}
-	sq := (q[0] + q[1]) + (q[2] + q[3])
-	return mean, 1 / math.Sqrt(sq/float64(len(row))+eps)
 }
 
 // ciuic.RMSNorm(X, Scale) {epsilon}: y = X / sqrt(mean(X², last dim) + epsilon) * Scale,

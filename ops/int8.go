@@ -11,6 +11,7 @@ import (
 
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops/internal/gemm"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 // Int8 GEMM API (for passes/quantize and the integer kernels).
@@ -120,89 +121,122 @@ type int8Product struct {
 	wZero []int32
 }
 
-// run computes acc = Σ (a - aZero)(w - wZero) into c (M×N int32, row-major) and hands
-// each finished row segment (row i, columns [j0, j0+len(acc))) to epi.
+// run computes acc = Σ (a - aZero)(w - wZero) into c (M×N int32, row-major) and, with
+// deq, dequantizes each finished row segment into deq.y (c may be deq.y's memory:
+// asInt32); without deq, c holds the exact sums.
 //
 // Σ(a-za)(w-zw) = Σaw - za·Σ_k w + zw·(K·za - Σ_k a): with one za the first two
 // corrections are per column and precomputed (colAdd); the last is per row and column
-// and only there when some zw != 0.
-//
-// fast, if not nil, is the dequantization that epi does, given as data: when the
-// corrections are per column only (one za, no zw), run applies corrections, scales,
-// bias and activation in one pass over each segment instead of calling epi.
-func (o *int8Product) run(ctx *KernelContext, c []int32, epi func(i, j0 int, acc []int32), fast *dequantF32) {
-	w := o.w
+// and only there when some zw != 0. When the corrections are per column only (one za,
+// no zw) and deq has one activation scale, each segment is corrected, scaled, biased
+// (one vec.DequantI32 pass) and activated in place.
+func (o *int8Product) run(ctx *KernelContext, c []int32, deq *dequantF32) {
+	j := int8Jobs.Get().(*int8Job)
+	j.o, j.hasDeq = *o, deq != nil
+	if deq != nil {
+		j.deq = *deq // a copy: deq stays on the caller's stack
+	}
+	if j.prepare() {
+		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N, j.fastEpi)
+	} else {
+		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N, j.slowEpi)
+	}
+	j.o, j.deq = int8Product{}, dequantF32{} // drop the caller's data before pooling the job
+	int8Jobs.Put(j)
+}
+
+// int8Job is one int8Product.run call: its per-column and per-row terms and its
+// epilogues, pooled so that a call in steady state allocates nothing (the epilogues
+// are method values, bound once when the job is made).
+type int8Job struct {
+	o                int8Product
+	deq              dequantF32
+	hasDeq, anyWZ    bool
+	zw, colAdd       []int32   // w's zero points in the packed (s8) domain; -za·Σw + zw·K·za for one za
+	rowSum           []int32   // Σ_k a per row, when some zw != 0
+	scale, bias      []float32 // aScale·wScale[j] for one aScale (else nil); the bias or zeros
+	scales, zeros    []float32 // the job's own memory behind scale and bias
+	fastEpi, slowEpi gemm.EpilogueI8
+}
+
+var int8Jobs = sync.Pool{New: func() any {
+	j := &int8Job{}
+	j.fastEpi, j.slowEpi = j.fastSegment, j.slowSegment
+	return j
+}}
+
+// resized returns s with length n, reusing its memory when it is large enough.
+func resized[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// prepare computes the job's per-column and per-row terms and reports whether the
+// fast epilogue applies.
+func (j *int8Job) prepare() bool {
+	o, w := &j.o, j.o.w
 	N, K := w.N, o.K
-	zw := make([]int32, N) // w's zero points in the packed (s8) domain
-	anyWZ := false
-	for j := range zw {
+	j.zw = resized(j.zw, N)
+	j.anyWZ = false
+	for c := range j.zw {
+		z := int32(0)
 		switch len(o.wZero) {
 		case 0:
 		case 1:
-			zw[j] = o.wZero[0]
+			z = o.wZero[0]
 		default:
-			zw[j] = o.wZero[j]
+			z = o.wZero[c]
 		}
 		if w.flip {
-			zw[j] -= 128
+			z -= 128
 		}
-		anyWZ = anyWZ || zw[j] != 0
+		j.zw[c] = z
+		j.anyWZ = j.anyWZ || z != 0
 	}
-	var rowSum []int32
-	if anyWZ {
-		rowSum = make([]int32, o.M)
-		for i := range rowSum {
+	if j.anyWZ {
+		j.rowSum = resized(j.rowSum, o.M)
+		for i := range j.rowSum {
 			s := int32(0)
 			for _, v := range o.a[i*K:][:K] {
 				s += int32(v)
 			}
-			rowSum[i] = s
+			j.rowSum[i] = s
 		}
 	}
-	var colAdd []int32 // -za·Σw + zw·K·za, for a single za
-	if len(o.aZero) == 1 {
+	oneZA := len(o.aZero) == 1
+	if oneZA {
 		za := o.aZero[0]
-		colAdd = make([]int32, N)
-		for j := range colAdd {
-			colAdd[j] = -za*w.p.ColSum[j] + zw[j]*int32(K)*za
+		j.colAdd = resized(j.colAdd, N)
+		for c := range j.colAdd {
+			j.colAdd[c] = -za*w.p.ColSum[c] + j.zw[c]*int32(K)*za
 		}
 	}
-	if fast != nil && fast.scale != nil && colAdd != nil && !anyWZ {
-		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: K}, w.p, c, N, func(i, j0 int, acc []int32) {
-			n := len(acc)
-			row := fast.y[i*N+j0:][:n]
-			ca, s, b := colAdd[j0:][:n], fast.scale[j0:][:n], fast.bias[j0:][:n]
-			for j, v := range acc {
-				row[j] = float32(v+ca[j])*s[j] + b[j]
-			}
-			if fast.act != nil {
-				fast.act(row)
-			}
-		})
-		return
+	d := &j.deq
+	if !j.hasDeq {
+		return false
 	}
-	gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: K}, w.p, c, N, func(i, j0 int, acc []int32) {
-		n := len(acc)
-		if colAdd != nil {
-			for j, v := range colAdd[j0:][:n] {
-				acc[j] += v
+	j.bias = d.bias
+	if j.bias == nil {
+		// Adding +0 leaves every value (and -0 + +0 is +0, as the reference's sum).
+		j.zeros = resized(j.zeros, N)
+		clear(j.zeros)
+		j.bias = j.zeros
+	}
+	j.scale = nil
+	if len(d.aScale) == 1 {
+		j.scales = resized(j.scales, N)
+		for c := range j.scales {
+			sw := d.wScale[0]
+			if len(d.wScale) > 1 {
+				sw = d.wScale[c]
 			}
-		} else {
-			za := o.aZero[i]
-			for j, s := range w.p.ColSum[j0:][:n] {
-				acc[j] += -za*s + zw[j0+j]*int32(K)*za
-			}
+			j.scales[c] = d.aScale[0] * sw
 		}
-		if anyWZ {
-			rs := rowSum[i]
-			for j, z := range zw[j0:][:n] {
-				acc[j] -= z * rs
-			}
-		}
-		if epi != nil {
-			epi(i, j0, acc)
-		}
-	})
+		j.scale = j.scales
+	}
+	return oneZA && !j.anyWZ && j.scale != nil
 }
 
 // asInt32 views a float32 slice's memory as int32: the int8 GEMM writes its sums into
@@ -225,64 +259,84 @@ func perChannel(name string, v []float32, n int) error {
 	return nil
 }
 
-// dequantF32 is the f32 epilogue as data, for int8Product.run's fused loop.
+// dequantF32 is the f32 epilogue y = act(float32(acc)·(aScale[i]·wScale[j]) + bias[j])
+// of an int8 product with N columns: aScale len 1 or M, wScale len 1 or N, bias nil or
+// len N, act one of the Dense activations (nil: none).
 type dequantF32 struct {
-	y     []float32
-	scale []float32 // aScale·wScale[j] per column; nil with per-row aScale
-	bias  []float32 // never nil (zeros)
-	act   func([]float32)
+	y              []float32
+	N              int
+	aScale, wScale []float32
+	bias           []float32
+	act            func([]float32)
 }
 
-// dequantEpilogue returns the f32 epilogue y = act(float32(acc)·(aScale[i]·wScale[j]) + bias[j])
-// (bias may be nil), as a function and as data. With one aScale the products
-// aScale·wScale[j] are computed once.
-func dequantEpilogue(y []float32, N int, aScale, wScale []float32, bias []float32, act string) (func(i, j0 int, acc []int32), *dequantF32, error) {
+// newDequant checks act and bias and returns the epilogue.
+func newDequant(y []float32, N int, aScale, wScale []float32, bias []float32, act string) (dequantF32, error) {
 	f, ok := activations[act]
 	if !ok {
-		return nil, nil, fmt.Errorf("unknown activation %q (want one of %q)", act, ir.DenseActivations)
+		return dequantF32{}, fmt.Errorf("unknown activation %q (want one of %q)", act, ir.DenseActivations)
 	}
 	if bias != nil && len(bias) != N {
-		return nil, nil, fmt.Errorf("bias has %d elements, want %d", len(bias), N)
+		return dequantF32{}, fmt.Errorf("bias has %d elements, want %d", len(bias), N)
 	}
-	if bias == nil {
-		bias = make([]float32, N) // adding +0 leaves every value (and -0 + +0 is +0, as the reference's sum)
+	return dequantF32{y: y, N: N, aScale: aScale, wScale: wScale, bias: bias, act: f}, nil
+}
+
+// fastSegment is the epilogue of one za and no zw: row i's columns [j0, j0+len(acc))
+// corrected by colAdd, scaled, biased and activated, in one pass and in place.
+func (j *int8Job) fastSegment(i, j0 int, acc []int32) {
+	d := &j.deq
+	row := d.y[i*d.N+j0:][:len(acc)]
+	vec.DequantI32(row, acc, j.colAdd[j0:], j.scale[j0:], j.bias[j0:])
+	if d.act != nil {
+		d.act(row)
 	}
-	var scale []float32
-	if len(aScale) == 1 {
-		scale = make([]float32, N)
-		for j := range scale {
-			sw := wScale[0]
-			if len(wScale) > 1 {
-				sw = wScale[j]
+}
+
+// slowSegment applies the zero-point corrections to a segment and, with a dequantF32,
+// dequantizes it.
+func (j *int8Job) slowSegment(i, j0 int, acc []int32) {
+	o := &j.o
+	n := len(acc)
+	if j.colAdd != nil && len(o.aZero) == 1 {
+		for c, v := range j.colAdd[j0:][:n] {
+			acc[c] += v
+		}
+	} else {
+		za, K := o.aZero[i], int32(o.K)
+		for c, s := range o.w.p.ColSum[j0:][:n] {
+			acc[c] += -za*s + j.zw[j0+c]*K*za
+		}
+	}
+	if j.anyWZ {
+		rs := j.rowSum[i]
+		for c, z := range j.zw[j0:][:n] {
+			acc[c] -= z * rs
+		}
+	}
+	d := &j.deq
+	if !j.hasDeq {
+		return
+	}
+	row := d.y[i*d.N+j0:][:n]
+	s := j.scale
+	if s != nil {
+		s = s[j0:]
+	} else { // per-row activation scales
+		var buf [64]float32 // a segment is at most one panel (NR <= 48) wide
+		s = buf[:n]
+		for c := range s {
+			sw := d.wScale[0]
+			if len(d.wScale) > 1 {
+				sw = d.wScale[j0+c]
 			}
-			scale[j] = aScale[0] * sw
+			s[c] = d.aScale[i] * sw
 		}
 	}
-	return func(i, j0 int, acc []int32) {
-		n := len(acc)
-		row := y[i*N+j0:][:n]
-		var s []float32
-		if scale != nil {
-			s = scale[j0:][:n]
-		} else { // per-row activation scales
-			var buf [64]float32 // a segment is at most one panel (NR <= 48) wide
-			s = buf[:n]
-			for j := range s {
-				sw := wScale[0]
-				if len(wScale) > 1 {
-					sw = wScale[j0+j]
-				}
-				s[j] = aScale[i] * sw
-			}
-		}
-		b := bias[j0:][:n]
-		for j, v := range acc {
-			row[j] = float32(v)*s[j] + b[j]
-		}
-		if f != nil {
-			f(row)
-		}
-	}, &dequantF32{y: y, scale: scale, bias: bias, act: f}, nil
+	vec.DequantI32(row, acc, nil, s, j.bias[j0:])
+	if d.act != nil {
+		d.act(row)
+	}
 }
 
 // GemmInt8 computes y = act(float32(Σ (a - aZero)(w - wZero)) · (aScale · wScale[j]) + bias)
@@ -310,12 +364,12 @@ func GemmInt8(ctx *KernelContext, a *Tensor, aScale float32, aZero uint8, w *Pac
 	}
 	y := New(ir.F32, append(append([]int{}, a.Shape[:a.Rank()-1]...), w.N)...)
 	ys := y.F32()
-	epi, fast, err := dequantEpilogue(ys, w.N, []float32{aScale}, wScales, bs, act)
+	deq, err := newDequant(ys, w.N, []float32{aScale}, wScales, bs, act)
 	if err != nil {
 		return nil, fmt.Errorf("GemmInt8: %v", err)
 	}
 	o := &int8Product{a: ad, M: M, K: w.K, aZero: []int32{int32(aZero)}, w: w, wZero: wZeros}
-	o.run(ctx, asInt32(ys), epi, fast)
+	o.run(ctx, asInt32(ys), &deq)
 	return y, nil
 }
 

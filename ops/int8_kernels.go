@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"sync"
 	"weak"
 
 	"github.com/ciuic/ciuic/ir"
@@ -74,7 +75,7 @@ func fastMatMulIntegerKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) (
 		return one(y), nil
 	}
 	o := &int8Product{a: ad, M: M, K: K, aZero: aZero, w: w, wZero: zeros(bzp)}
-	o.run(ctx, Elems[int32](y), nil, nil)
+	o.run(ctx, Elems[int32](y), nil)
 	return one(y), nil
 }
 
@@ -132,79 +133,148 @@ func fastDenseInt8(ctx *KernelContext, o *Int8Operands) (bool, error) {
 	if w.flip || w.K != o.K || len(o.Y) != o.M*N {
 		return false, nil
 	}
-	epi, fast, err := dequantEpilogue(o.Y, N, o.AScale, o.WScale, o.Bias, o.Act)
+	deq, err := newDequant(o.Y, N, o.AScale, o.WScale, o.Bias, o.Act)
 	if err != nil {
 		return false, err
 	}
-	p := &int8Product{a: o.A, M: o.M, K: o.K, aZero: o.AZero, w: w}
-	p.run(ctx, asInt32(o.Y), epi, fast)
+	p := int8Product{a: o.A, M: o.M, K: o.K, aZero: o.AZero, w: w}
+	p.run(ctx, asInt32(o.Y), &deq)
 	return true, nil
 }
 
-// fastDenseInt8Kernel is ciuic.DenseInt8 with X quantized by the vec kernels (the
-// same values as quant_dense.go's loops: float32 division, round half to even, float32
-// zero-point add, saturation) and the product by fastDenseInt8. Anything it does not
-// recognise goes to denseInt8Kernel, which also reports the errors.
+// fastDenseInt8Kernel is ciuic.DenseInt8 by fastDenseInt8Into, into a new tensor.
 func fastDenseInt8Kernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
-	if len(in) < 3 || in[0] == nil || in[1] == nil || in[2] == nil {
+	x, w, ok := denseInt8Fast(in, attrs)
+	if !ok {
 		return denseInt8Kernel(ctx, in, attrs)
+	}
+	y := New(ir.F32, append(append([]int{}, x.Shape[:x.Rank()-1]...), w.Shape[1])...)
+	if err := fastDenseInt8Into(ctx, in, []*Tensor{y}, attrs); err != nil {
+		return nil, err
+	}
+	return one(y), nil
+}
+
+// denseInt8Fast reports whether fastDenseInt8Into handles these operands: f32 X, a
+// 2-D i8 W, per-tensor or per-column scales, an optional bias, X quantized per tensor
+// (dynamically or with a given u8 grid) or per row, a known activation.
+func denseInt8Fast(in []*Tensor, attrs ir.Attrs) (x, w *Tensor, ok bool) {
+	if len(in) < 3 || in[0] == nil || in[1] == nil || in[2] == nil {
+		return nil, nil, false
 	}
 	x, w, ws, b := in[0], in[1], in[2], input(in, 3)
 	xs, xz := input(in, 4), input(in, 5)
 	mode := attrs.String("x_quant", "")
-	ok := x.DType == ir.F32 && x.Rank() > 0 && w.DType == ir.I8 && w.Rank() == 2 && ws.DType == ir.F32 &&
+	ok = x.DType == ir.F32 && x.Rank() > 0 && w.DType == ir.I8 && w.Rank() == 2 && ws.DType == ir.F32 &&
 		x.Shape[x.Rank()-1] == w.Shape[0] && (ws.Len() == 1 || ws.Len() == w.Shape[1]) &&
 		(b == nil || b.DType == ir.F32 && b.Len() == w.Shape[1]) &&
 		(xs == nil && xz == nil || xs != nil && xz != nil && xs.DType == ir.F32 && xs.Len() == 1 && xz.DType == ir.U8 && xz.Len() == 1) &&
 		(mode == "" || mode == "tensor" || mode == "row")
-	if _, known := activations[attrs.String("activation", "")]; !ok || !known {
-		return denseInt8Kernel(ctx, in, attrs)
+	_, known := activations[attrs.String("activation", "")]
+	return x, w, ok && known
+}
+
+// denseInt8Scratch is one fastDenseInt8Into call's memory (the quantized X and its
+// scales and zero points), pooled: a call in steady state allocates nothing.
+type denseInt8Scratch struct {
+	a      []uint8
+	aScale []float32
+	aZero  []int32
+	o      Int8Operands
+	x      []float32        // the call's X, for quantRows
+	rows   func(lo, hi int) // quantRows, bound once
+}
+
+var denseInt8Scratches = sync.Pool{New: func() any {
+	s := new(denseInt8Scratch)
+	s.rows = s.quantRows
+	return s
+}}
+
+// quantRows quantizes rows [lo, hi) of s.x, each over its own range.
+func (s *denseInt8Scratch) quantRows(lo, hi int) {
+	K := s.o.K
+	for r := lo; r < hi; r++ {
+		row := s.x[r*K:][:K]
+		l, h := vec.MinMax(row)
+		s.aScale[r], s.aZero[r] = dynScale(min(l, 0), max(h, 0))
+		quantU8(s.a[r*K:][:K], row, s.aScale[r], s.aZero[r])
 	}
+}
+
+// quantU8 is vec.QuantizeU8 with DynamicQuantizeLinear's rule for an all-zero input
+// (scale 0: every q is 0).
+func quantU8(q []uint8, v []float32, scale float32, zp int32) {
+	if scale == 0 {
+		clear(q)
+		return
+	}
+	vec.QuantizeU8(q, v, scale, zp)
+}
+
+// fastDenseInt8Into is ciuic.DenseInt8 with X quantized by the vec kernels (the same
+// values as quant_dense.go's loops: float32 division, round half to even, float32
+// zero-point add, saturation) and the product by fastDenseInt8, into out[0]. Anything
+// it does not recognise goes to denseInt8Kernel, which also reports the errors.
+func fastDenseInt8Into(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
+	x, w, ok := denseInt8Fast(in, attrs)
+	if !ok || len(out) == 0 || out[0] == nil {
+		return fallbackInto(ctx, denseInt8Kernel, in, out, attrs)
+	}
+	y := out[0]
 	K, N := w.Shape[0], w.Shape[1]
+	if y.DType != ir.F32 || y.Rank() != x.Rank() || y.Shape[y.Rank()-1] != N || !sameShape(y.Shape[:y.Rank()-1], x.Shape[:x.Rank()-1]) {
+		return fallbackInto(ctx, denseInt8Kernel, in, out, attrs)
+	}
+	ws, b, xs, xz := in[2], input(in, 3), input(in, 4), input(in, 5)
 	M := NumElems(x.Shape[:x.Rank()-1])
 	xd := x.F32()
-	a := make([]uint8, len(xd))
-	quant := func(q []uint8, v []float32, scale float32, zp int32) {
-		if scale == 0 { // DynamicQuantizeLinear's rule for an all-zero input
-			clear(q)
-			return
-		}
-		vec.QuantizeU8(q, v, scale, zp)
+	sc := denseInt8Scratches.Get().(*denseInt8Scratch)
+	defer denseInt8Scratches.Put(sc)
+	a := resized(sc.a, len(xd))
+	sc.a = a
+	perRow := xs == nil && attrs.String("x_quant", "") == "row"
+	nz := 1
+	if perRow {
+		nz = M
 	}
-	var aScale []float32
-	var aZero []int32
+	aScale, aZero := resized(sc.aScale, nz), resized(sc.aZero, nz)
+	sc.aScale, sc.aZero = aScale, aZero
 	switch {
 	case xs != nil:
-		s, z := xs.F32()[0], int32(Elems[uint8](xz)[0])
-		ctx.ParallelFor(len(xd), elemGrain, func(l, h int) { quant(a[l:h], xd[l:h], s, z) })
-		aScale, aZero = []float32{s}, []int32{z}
-	case mode == "row":
-		aScale, aZero = make([]float32, M), make([]int32, M)
-		ctx.ParallelFor(M, max(1, 4096/max(K, 1)), func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := xd[r*K:][:K]
-				l, h := vec.MinMax(row)
-				aScale[r], aZero[r] = dynScale(min(l, 0), max(h, 0))
-				quant(a[r*K:][:K], row, aScale[r], aZero[r])
-			}
-		})
+		aScale[0], aZero[0] = xs.F32()[0], int32(Elems[uint8](xz)[0])
+	case perRow:
+		sc.x, sc.o.K = xd, K
+		if grain := max(1, 4096/max(K, 1)); serial(ctx, M, grain) {
+			sc.quantRows(0, M)
+		} else {
+			ctx.ParallelFor(M, grain, sc.rows)
+		}
+		sc.x = nil
 	default:
 		l, h := vec.MinMax(xd)
-		s, z := dynScale(min(l, 0), max(h, 0))
-		ctx.ParallelFor(len(xd), elemGrain, func(l, h int) { quant(a[l:h], xd[l:h], s, z) })
-		aScale, aZero = []float32{s}, []int32{z}
+		aScale[0], aZero[0] = dynScale(min(l, 0), max(h, 0))
 	}
-	shape := append(append([]int{}, x.Shape[:x.Rank()-1]...), N)
-	o := &Int8Operands{A: a, M: M, K: K, AScale: aScale, AZero: aZero, W: w, WScale: ws.F32(),
-		Act: attrs.String("activation", ""), Y: New(ir.F32, shape...).F32()}
-	if b != nil {
-		o.Bias = b.F32()
-	}
-	if done, err := fastDenseInt8(ctx, o); err != nil || !done {
-		if err != nil {
-			return nil, fmt.Errorf("DenseInt8: %v", err)
+	if !perRow {
+		s, z := aScale[0], aZero[0]
+		if serial(ctx, len(xd), elemGrain) {
+			quantU8(a, xd, s, z)
+		} else {
+			ctx.ParallelFor(len(xd), elemGrain, func(l, h int) { quantU8(a[l:h], xd[l:h], s, z) })
 		}
-		return denseInt8Kernel(ctx, in, attrs)
 	}
-	return one(&Tensor{DType: ir.F32, Shape: shape, Data: o.Y}), nil
+	sc.o = Int8Operands{A: a, M: M, K: K, AScale: aScale, AZero: aZero, W: w, WScale: ws.F32(),
+		Act: attrs.String("activation", ""), Y: y.F32()}
+	if b != nil {
+		sc.o.Bias = b.F32()
+	}
+	done, err := fastDenseInt8(ctx, &sc.o)
+	sc.o = Int8Operands{} // drop the caller's data before pooling
+	if err != nil {
+		return fmt.Errorf("DenseInt8: %v", err)
+	}
+	if !done {
+		return fallbackInto(ctx, denseInt8Kernel, in, out, attrs)
+	}
+	return nil
 }

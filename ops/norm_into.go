@@ -1,13 +1,12 @@
 package ops
 
 import (
-	"math"
-
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 // Into-variants of ciuic.SkipLayerNorm and ciuic.RMSNorm: the arithmetic of
-// ciuic_norm.go, row by row, into the caller's tensors. Both work one row at a time
+// ciuic_norm.go and vec_kernels.go, row by row, into the caller's tensors. Both work one row at a time
 // and read a row of every input before writing that row of an output, so each output
 // may be the buffer of an input of its shape that dies at the node (in place).
 
@@ -24,8 +23,8 @@ type skipLN struct {
 	eps                       float64
 }
 
-// rows computes rows [lo, hi). Without a sum output the sum is formed in y's row and
-// normalised there, element by element, with the same float64 arithmetic.
+// rows computes rows [lo, hi) with the arithmetic of skipLayerNormKernel. Without a
+// sum output the sum is formed in y's row and normalised there.
 func (s *skipLN) rows(lo, hi int) {
 	D := s.D
 	for r := lo; r < hi; r++ {
@@ -36,21 +35,9 @@ func (s *skipLN) rows(lo, hi int) {
 		if s.ss != nil {
 			srow = s.ss[r*D:][:D]
 		}
-		for j := range srow {
-			v := xrow[j] + krow[j]
-			if s.bias != nil {
-				v += s.bias[j]
-			}
-			srow[j] = v
-		}
-		mean, inv := meanInvStd(srow, s.eps)
-		for j, v := range srow {
-			t := (float64(v) - mean) * inv * float64(s.gamma[j])
-			if s.beta != nil {
-				t += float64(s.beta[j])
-			}
-			yrow[j] = float32(t)
-		}
+		sum, sq := vec.AddSumSq(srow, xrow, krow, s.bias)
+		mean, inv := rowMeanInv(sum, sq, D, s.eps)
+		vec.Normalize(yrow, srow, mean, inv, s.gamma, s.beta)
 	}
 }
 
@@ -111,15 +98,7 @@ type rmsN struct {
 func (s *rmsN) rows(lo, hi int) {
 	D := s.D
 	for r := lo; r < hi; r++ {
-		xrow, yrow := s.xs[r*D:][:D], s.ys[r*D:][:D]
-		sq := 0.0
-		for _, v := range xrow {
-			sq += float64(v) * float64(v)
-		}
-		inv := 1 / math.Sqrt(sq/float64(D)+s.eps)
-		for j, v := range xrow {
-			yrow[j] = float32(float64(v) * inv * float64(s.scale[j]))
-		}
+		RMSNormRow(s.ys[r*D:][:D], s.xs[r*D:][:D], s.scale, s.eps)
 	}
 }
 

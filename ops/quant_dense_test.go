@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -122,5 +123,91 @@ func TestDenseInt8Errors(t *testing.T) {
 	w = New(ir.I8, 3, 2)
 	if _, err := Run(ir.CiuicDomain, "DenseInt8", []*Tensor{x, w, New(ir.F32, 3)}, nil, 1); err == nil {
 		t.Error("WScale of the wrong length accepted")
+	}
+}
+
+// The fast DenseInt8 (into-variant and kernel) equals the reference kernel bit for bit
+// without an activation or with Relu (the dequantization is the same float32 multiply
+// and add), on awkward shapes, every quantization mode, every vec and int8 GEMM
+// implementation, serially and in parallel.
+func TestDenseInt8FastMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	ref, _ := ReferenceKernel(ir.CiuicDomain, "DenseInt8")
+	into, _, ok := LookupInto(ir.CiuicDomain, "DenseInt8", ir.F32)
+	if !ok {
+		t.Fatal("DenseInt8 has no into-variant")
+	}
+	eachVecImpl(t, func(t *testing.T) {
+		eachInt8Impl(t, func(t *testing.T) {
+			for _, s := range [][3]int{{1, 15, 17}, {3, 64, 63}, {17, 33, 100}, {65, 17, 1}} {
+				M, K, N := s[0], s[1], s[2]
+				x := New(ir.F32, M, K)
+				for i := range x.F32() {
+					x.F32()[i] = float32(r.NormFloat64()) + 0.2
+				}
+				w := randInt8Tensor(r, ir.I8, K, N)
+				for _, c := range []struct {
+					name string
+					in   []*Tensor
+					a    ir.Attrs
+				}{
+					{"dynamic", []*Tensor{x, w, Scalar(float32(0.01))}, nil},
+					{"rows, bias, per-column scales", []*Tensor{x, w, gemmRand(r, N), gemmRand(r, N)}, ir.Attrs{"x_quant": ir.StringAttr("row")}},
+					{"grid, relu", []*Tensor{x, w, Scalar(float32(0.02)), gemmRand(r, N), Scalar(float32(0.03)), Scalar(uint8(120))}, ir.Attrs{"activation": ir.StringAttr("relu")}},
+				} {
+					want, err := ref(nil, c.in, c.a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := Run(ir.CiuicDomain, "DenseInt8", c.in, c.a, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					requireBits(t, fmt.Sprintf("%v %s kernel", s, c.name), got[0], want[0])
+					for _, ctx := range []*KernelContext{nil, workers(3)} {
+						y := garbage(want[0])
+						if err := into(ctx, c.in, []*Tensor{y}, c.a); err != nil {
+							t.Fatal(err)
+						}
+						requireBits(t, fmt.Sprintf("%v %s into", s, c.name), y, want[0])
+					}
+				}
+			}
+		})
+	})
+}
+
+// In steady state the into-variant of DenseInt8 allocates nothing on one thread.
+func TestDenseInt8IntoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	const M, K, N = 32, 64, 96
+	x := New(ir.F32, M, K)
+	for i := range x.F32() {
+		x.F32()[i] = float32(r.NormFloat64())
+	}
+	w := randInt8Tensor(r, ir.I8, K, N)
+	into, _, _ := LookupInto(ir.CiuicDomain, "DenseInt8", ir.F32)
+	y := New(ir.F32, M, N)
+	for _, c := range []struct {
+		name string
+		in   []*Tensor
+		a    ir.Attrs
+	}{
+		{"dynamic gelu", []*Tensor{x, w, Scalar(float32(0.01)), gemmRand(r, N)}, ir.Attrs{"activation": ir.StringAttr("gelu")}},
+		{"rows", []*Tensor{x, w, gemmRand(r, N)}, ir.Attrs{"x_quant": ir.StringAttr("row")}},
+	} {
+		out := []*Tensor{y}
+		run := func() {
+			if err := into(nil, c.in, out, c.a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		if n := testing.AllocsPerRun(20, run); n != 0 {
+			t.Errorf("%s: %v allocations per call", c.name, n)
+		}
 	}
 }

@@ -76,6 +76,13 @@ func TestFastRowOpsMatchReference(t *testing.T) {
 			for i := range x.F32() {
 				x.F32()[i] = float32(r.NormFloat64() * 4)
 			}
+			if D > 1 {
+				// An offset row (mean 300 standard deviations): the one-pass variance of
+				// the normalizations must not lose accuracy to it.
+				for i := range D {
+					x.F32()[i] += 1200
+				}
+			}
 			scale, bias := gemmRand(r, D), gemmRand(r, D)
 			for _, c := range []struct {
 				domain, op string
@@ -100,9 +107,6 @@ func TestFastRowOpsMatchReference(t *testing.T) {
 				// Below |y| = 0.1 the error is absolute: LayerNorm's y = x̂·scale + bias
 				// cancels, and float32 rounding of the terms (~1) shows there.
 				assertNear(t, fmt.Sprintf("%s %v", c.op, shape), got[0], want[0], 1e-5, 0.1)
-				if c.op != "Softmax" { // the normalizations keep the reference's arithmetic
-					assertBits(t, c.op+" vs reference", got[0], want[0])
-				}
 				one, _ := fast(nil, c.in, c.attrs)
 				assertBits(t, c.op+" 1 vs 3 workers", got[0], one[0])
 			}

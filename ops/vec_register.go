@@ -19,6 +19,7 @@ func init() {
 	Register("", "DynamicQuantizeLinear", fastDynQuantKernel, ir.F32)
 	SetInt8Gemm(fastDenseInt8)
 	Register(ir.CiuicDomain, "DenseInt8", fastDenseInt8Kernel, ir.F32)
+	RegisterInto(ir.CiuicDomain, "DenseInt8", fastDenseInt8Into, false, ir.F32)
 }
 
 // ReferenceKernel returns the portable reference kernel a fast kernel of this package

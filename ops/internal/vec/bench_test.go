@@ -1,6 +1,7 @@
 package vec
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -23,4 +24,44 @@ func BenchmarkVec(b *testing.B) {
 			b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
 		})
 	}
+}
+
+func BenchmarkRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const n = 256
+	x, y, g, be := randRow(r, n, 0), randRow(r, n, 0), randRow(r, n, 0), randRow(r, n, 0)
+	acc := make([]int32, n)
+	for i := range acc {
+		acc[i] = r.Int32N(1 << 20)
+	}
+	dst := make([]float32, n)
+	for _, impl := range Available() {
+		SetImpl(impl)
+		for _, c := range []struct {
+			name string
+			seg  int
+			f    func(seg int)
+		}{
+			// The int8 GEMM hands its epilogue one panel (48 columns) at a time.
+			{"DequantI32/48", 48, func(seg int) {
+				for j := 0; j < n; j += seg {
+					DequantI32(dst[j:min(j+seg, n)], acc[j:], acc[j:], g[j:], be[j:])
+				}
+			}},
+			{"SkipLayerNormRow", n, func(int) {
+				s, q := AddSumSq(dst, x, y, nil)
+				mean := s / n
+				Normalize(dst, dst, mean, 1/math.Sqrt(q/n-mean*mean+1e-5), g, be)
+			}},
+		} {
+			b.Run(impl+"/"+c.name, func(b *testing.B) {
+				for b.Loop() {
+					c.f(c.seg)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N), "ns/row256")
+				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			})
+		}
+	}
+	SetImpl("")
 }

@@ -18,3 +18,23 @@ func expSubSumAVX512(n int, dst, src *float32, m float32) float32 { panic("vec: 
 
 func minMaxAVX512(n int, src *float32) (lo, hi float32)                   { panic("vec: no assembly") }
 func quantizeU8AVX512(n int, dst *uint8, src *float32, scale, zp float32) { panic("vec: no assembly") }
+
+func dequantAddAVX512(n, mask int, dst *float32, acc, add *int32, scale, bias *float32) {
+	panic("vec: no assembly")
+}
+func dequantAVX512(n, mask int, dst *float32, acc *int32, scale, bias *float32) {
+	panic("vec: no assembly")
+}
+func sumSqAVX512(n, mask int, x *float32) (sum, sq float64) { panic("vec: no assembly") }
+func addSumSqAVX512(n, mask int, dst, x, y *float32) (sum, sq float64) {
+	panic("vec: no assembly")
+}
+func addBiasSumSqAVX512(n, mask int, dst, x, y, bias *float32) (sum, sq float64) {
+	panic("vec: no assembly")
+}
+func normalizeAVX512(n, mask int, dst, src *float32, mean, inv float64, gamma, beta *float32) {
+	panic("vec: no assembly")
+}
+func normalizeNoBiasAVX512(n, mask int, dst, src *float32, mean, inv float64, gamma *float32) {
+	panic("vec: no assembly")
+}

@@ -24,6 +24,41 @@ func minMaxAVX512(n int, src *float32) (lo float32, hi float32)
 //go:noescape
 func quantizeU8AVX512(n int, dst *uint8, src *float32, scale float32, zp float32)
 
+// dequantAddAVX512 sets dst = float32(acc + add)·scale + bias (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func dequantAddAVX512(n int, mask int, dst *float32, acc *int32, add *int32, scale *float32, bias *float32)
+
+// dequantAVX512 sets dst = float32(acc)·scale + bias (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func dequantAVX512(n int, mask int, dst *float32, acc *int32, scale *float32, bias *float32)
+
+// sumSqAVX512 returns the sum and the sum of squares of a row (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func sumSqAVX512(n int, mask int, x *float32) (sum float64, sq float64)
+
+// addSumSqAVX512 sets dst = x + y and returns its sum and sum of squares (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func addSumSqAVX512(n int, mask int, dst *float32, x *float32, y *float32) (sum float64, sq float64)
+
+// addBiasSumSqAVX512 sets dst = x + y + bias and returns its sum and sum of squares (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func addBiasSumSqAVX512(n int, mask int, dst *float32, x *float32, y *float32, bias *float32) (sum float64, sq float64)
+
+// normalizeAVX512 sets dst = (src - mean)·inv·gamma + beta (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func normalizeAVX512(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32, beta *float32)
+
+// normalizeNoBiasAVX512 sets dst = (src - mean)·inv·gamma (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func normalizeNoBiasAVX512(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32)
+
 // expAVX512 maps n blocks of 16 floats; see package vec.
 //
 //go:noescape

@@ -189,6 +189,449 @@ q_done:
 	VZEROUPPER
 	RET
 
+// func dequantAddAVX512(n int, mask int, dst *float32, acc *int32, add *int32, scale *float32, bias *float32)
+// Requires: AVX, AVX512F
+TEXT ·dequantAddAVX512(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ acc+24(FP), BX
+	MOVQ scale+40(FP), SI
+	MOVQ bias+48(FP), DI
+	MOVQ add+32(FP), R8
+
+dequantAddAVX512_loop:
+	TESTQ     AX, AX
+	JZ        dequantAddAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (R8), Z1
+	VPADDD    Z1, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMOVDQU32 (SI), Z2
+	VMULPS    Z2, Z0, Z0
+	VMOVDQU32 (DI), Z3
+	VADDPS    Z3, Z0, Z0
+	VMOVDQU32 Z0, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, R8
+	DECQ      AX
+	JMP       dequantAddAVX512_loop
+
+dequantAddAVX512_tail:
+	TESTQ       CX, CX
+	JZ          dequantAddAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (R8), K1, Z1
+	VPADDD      Z1, Z0, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVDQU32.Z (SI), K1, Z2
+	VMULPS      Z2, Z0, Z0
+	VMOVDQU32.Z (DI), K1, Z3
+	VADDPS      Z3, Z0, Z0
+	VMOVDQU32   Z0, K1, (DX)
+
+dequantAddAVX512_done:
+	VZEROUPPER
+	RET
+
+// func dequantAVX512(n int, mask int, dst *float32, acc *int32, scale *float32, bias *float32)
+// Requires: AVX, AVX512F
+TEXT ·dequantAVX512(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ acc+24(FP), BX
+	MOVQ scale+32(FP), SI
+	MOVQ bias+40(FP), DI
+
+dequantAVX512_loop:
+	TESTQ     AX, AX
+	JZ        dequantAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VCVTDQ2PS Z0, Z0
+	VMOVDQU32 (SI), Z2
+	VMULPS    Z2, Z0, Z0
+	VMOVDQU32 (DI), Z3
+	VADDPS    Z3, Z0, Z0
+	VMOVDQU32 Z0, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	DECQ      AX
+	JMP       dequantAVX512_loop
+
+dequantAVX512_tail:
+	TESTQ       CX, CX
+	JZ          dequantAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVDQU32.Z (SI), K1, Z2
+	VMULPS      Z2, Z0, Z0
+	VMOVDQU32.Z (DI), K1, Z3
+	VADDPS      Z3, Z0, Z0
+	VMOVDQU32   Z0, K1, (DX)
+
+dequantAVX512_done:
+	VZEROUPPER
+	RET
+
+// func sumSqAVX512(n int, mask int, x *float32) (sum float64, sq float64)
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·sumSqAVX512(SB), NOSPLIT, $0-40
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   x+16(FP), DX
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+sumSqAVX512_loop:
+	TESTQ         AX, AX
+	JZ            sumSqAVX512_tail
+	VMOVDQU32     (DX), Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VFMADD231PD   Z1, Z1, Z10
+	VFMADD231PD   Z2, Z2, Z11
+	ADDQ          $0x40, DX
+	DECQ          AX
+	JMP           sumSqAVX512_loop
+
+sumSqAVX512_tail:
+	TESTQ         CX, CX
+	JZ            sumSqAVX512_done
+	KMOVW         CX, K1
+	VMOVDQU32.Z   (DX), K1, Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VFMADD231PD   Z1, Z1, Z10
+	VFMADD231PD   Z2, Z2, Z11
+
+sumSqAVX512_done:
+	VADDPD        Z9, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z8, Y1
+	VADDPD        Y1, Y8, Y8
+	VEXTRACTF128  $0x01, Y8, X1
+	VADDPD        X1, X8, X8
+	VPERMILPD     $0x01, X8, X1
+	VADDSD        X1, X8, X8
+	MOVSD         X8, sum+24(FP)
+	VADDPD        Z11, Z10, Z10
+	VEXTRACTF64X4 $0x01, Z10, Y1
+	VADDPD        Y1, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X1
+	VADDPD        X1, X10, X10
+	VPERMILPD     $0x01, X10, X1
+	VADDSD        X1, X10, X10
+	MOVSD         X10, sq+32(FP)
+	VZEROUPPER
+	RET
+
+// func addSumSqAVX512(n int, mask int, dst *float32, x *float32, y *float32) (sum float64, sq float64)
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·addSumSqAVX512(SB), NOSPLIT, $0-56
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   dst+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   y+32(FP), SI
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+addSumSqAVX512_loop:
+	TESTQ         AX, AX
+	JZ            addSumSqAVX512_tail
+	VMOVDQU32     (BX), Z0
+	VMOVDQU32     (SI), Z1
+	VADDPS        Z1, Z0, Z0
+	VMOVDQU32     Z0, (DX)
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VFMADD231PD   Z1, Z1, Z10
+	VFMADD231PD   Z2, Z2, Z11
+	ADDQ          $0x40, DX
+	ADDQ          $0x40, BX
+	ADDQ          $0x40, SI
+	DECQ          AX
+	JMP           addSumSqAVX512_loop
+
+addSumSqAVX512_tail:
+	TESTQ         CX, CX
+	JZ            addSumSqAVX512_done
+	KMOVW         CX, K1
+	VMOVDQU32.Z   (BX), K1, Z0
+	VMOVDQU32.Z   (SI), K1, Z1
+	VADDPS        Z1, Z0, Z0
+	VMOVDQU32     Z0, K1, (DX)
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VFMADD231PD   Z1, Z1, Z10
+	VFMADD231PD   Z2, Z2, Z11
+
+addSumSqAVX512_done:
+	VADDPD        Z9, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z8, Y1
+	VADDPD        Y1, Y8, Y8
+	VEXTRACTF128  $0x01, Y8, X1
+	VADDPD        X1, X8, X8
+	VPERMILPD     $0x01, X8, X1
+	VADDSD        X1, X8, X8
+	MOVSD         X8, sum+40(FP)
+	VADDPD        Z11, Z10, Z10
+	VEXTRACTF64X4 $0x01, Z10, Y1
+	VADDPD        Y1, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X1
+	VADDPD        X1, X10, X10
+	VPERMILPD     $0x01, X10, X1
+	VADDSD        X1, X10, X10
+	MOVSD         X10, sq+48(FP)
+	VZEROUPPER
+	RET
+
+// func addBiasSumSqAVX512(n int, mask int, dst *float32, x *float32, y *float32, bias *float32) (sum float64, sq float64)
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·addBiasSumSqAVX512(SB), NOSPLIT, $0-64
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   dst+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   y+32(FP), SI
+	MOVQ   bias+40(FP), DI
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+addBiasSumSqAVX512_loop:
+	TESTQ         AX, AX
+	JZ            addBiasSumSqAVX512_tail
+	VMOVDQU32     (BX), Z0
+	VMOVDQU32     (SI), Z1
+	VADDPS        Z1, Z0, Z0
+	VMOVDQU32     (DI), Z1
+	VADDPS        Z1, Z0, Z0
+	VMOVDQU32     Z0, (DX)
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VFMADD231PD   Z1, Z1, Z10
+	VFMADD231PD   Z2, Z2, Z11
+	ADDQ          $0x40, DX
+	ADDQ          $0x40, BX
+	ADDQ          $0x40, SI
+	ADDQ          $0x40, DI
+	DECQ          AX
+	JMP           addBiasSumSqAVX512_loop
+
+addBiasSumSqAVX512_tail:
+	TESTQ         CX, CX
+	JZ            addBiasSumSqAVX512_done
+	KMOVW         CX, K1
+	VMOVDQU32.Z   (BX), K1, Z0
+	VMOVDQU32.Z   (SI), K1, Z1
+	VADDPS        Z1, Z0, Z0
+	VMOVDQU32.Z   (DI), K1, Z1
+	VADDPS        Z1, Z0, Z0
+	VMOVDQU32     Z0, K1, (DX)
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VFMADD231PD   Z1, Z1, Z10
+	VFMADD231PD   Z2, Z2, Z11
+
+addBiasSumSqAVX512_done:
+	VADDPD        Z9, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z8, Y1
+	VADDPD        Y1, Y8, Y8
+	VEXTRACTF128  $0x01, Y8, X1
+	VADDPD        X1, X8, X8
+	VPERMILPD     $0x01, X8, X1
+	VADDSD        X1, X8, X8
+	MOVSD         X8, sum+48(FP)
+	VADDPD        Z11, Z10, Z10
+	VEXTRACTF64X4 $0x01, Z10, Y1
+	VADDPD        Y1, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X1
+	VADDPD        X1, X10, X10
+	VPERMILPD     $0x01, X10, X1
+	VADDSD        X1, X10, X10
+	MOVSD         X10, sq+56(FP)
+	VZEROUPPER
+	RET
+
+// func normalizeAVX512(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32, beta *float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·normalizeAVX512(SB), NOSPLIT, $0-64
+	MOVQ         n+0(FP), AX
+	MOVQ         mask+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVQ         src+24(FP), BX
+	MOVQ         gamma+48(FP), SI
+	MOVSD        mean+32(FP), X0
+	VBROADCASTSD X0, Z14
+	MOVSD        inv+40(FP), X0
+	VBROADCASTSD X0, Z15
+	MOVQ         beta+56(FP), DI
+
+normalizeAVX512_loop:
+	TESTQ         AX, AX
+	JZ            normalizeAVX512_tail
+	VMOVDQU32     (BX), Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VMOVDQU32     (SI), Z0
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z5
+	VSUBPD        Z14, Z1, Z1
+	VMULPD        Z15, Z1, Z1
+	VSUBPD        Z14, Z2, Z2
+	VMULPD        Z15, Z2, Z2
+	VMULPD        Z4, Z1, Z1
+	VMULPD        Z5, Z2, Z2
+	VMOVDQU32     (DI), Z0
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z5
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z5, Z2, Z2
+	VCVTPD2PS     Z1, Y1
+	VCVTPD2PS     Z2, Y2
+	VINSERTF32X8  $0x01, Y2, Z1, Z1
+	VMOVDQU32     Z1, (DX)
+	ADDQ          $0x40, DX
+	ADDQ          $0x40, BX
+	ADDQ          $0x40, SI
+	ADDQ          $0x40, DI
+	DECQ          AX
+	JMP           normalizeAVX512_loop
+
+normalizeAVX512_tail:
+	TESTQ         CX, CX
+	JZ            normalizeAVX512_done
+	KMOVW         CX, K1
+	VMOVDQU32.Z   (BX), K1, Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VMOVDQU32.Z   (SI), K1, Z0
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z5
+	VSUBPD        Z14, Z1, Z1
+	VMULPD        Z15, Z1, Z1
+	VSUBPD        Z14, Z2, Z2
+	VMULPD        Z15, Z2, Z2
+	VMULPD        Z4, Z1, Z1
+	VMULPD        Z5, Z2, Z2
+	VMOVDQU32.Z   (DI), K1, Z0
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z5
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z5, Z2, Z2
+	VCVTPD2PS     Z1, Y1
+	VCVTPD2PS     Z2, Y2
+	VINSERTF32X8  $0x01, Y2, Z1, Z1
+	VMOVDQU32     Z1, K1, (DX)
+
+normalizeAVX512_done:
+	VZEROUPPER
+	RET
+
+// func normalizeNoBiasAVX512(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·normalizeNoBiasAVX512(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         mask+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVQ         src+24(FP), BX
+	MOVQ         gamma+48(FP), SI
+	MOVSD        mean+32(FP), X0
+	VBROADCASTSD X0, Z14
+	MOVSD        inv+40(FP), X0
+	VBROADCASTSD X0, Z15
+
+normalizeNoBiasAVX512_loop:
+	TESTQ         AX, AX
+	JZ            normalizeNoBiasAVX512_tail
+	VMOVDQU32     (BX), Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VMOVDQU32     (SI), Z0
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z5
+	VSUBPD        Z14, Z1, Z1
+	VMULPD        Z15, Z1, Z1
+	VSUBPD        Z14, Z2, Z2
+	VMULPD        Z15, Z2, Z2
+	VMULPD        Z4, Z1, Z1
+	VMULPD        Z5, Z2, Z2
+	VCVTPD2PS     Z1, Y1
+	VCVTPD2PS     Z2, Y2
+	VINSERTF32X8  $0x01, Y2, Z1, Z1
+	VMOVDQU32     Z1, (DX)
+	ADDQ          $0x40, DX
+	ADDQ          $0x40, BX
+	ADDQ          $0x40, SI
+	DECQ          AX
+	JMP           normalizeNoBiasAVX512_loop
+
+normalizeNoBiasAVX512_tail:
+	TESTQ         CX, CX
+	JZ            normalizeNoBiasAVX512_done
+	KMOVW         CX, K1
+	VMOVDQU32.Z   (BX), K1, Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z2
+	VMOVDQU32.Z   (SI), K1, Z0
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF32X8 $0x01, Z0, Y3
+	VCVTPS2PD     Y3, Z5
+	VSUBPD        Z14, Z1, Z1
+	VMULPD        Z15, Z1, Z1
+	VSUBPD        Z14, Z2, Z2
+	VMULPD        Z15, Z2, Z2
+	VMULPD        Z4, Z1, Z1
+	VMULPD        Z5, Z2, Z2
+	VCVTPD2PS     Z1, Y1
+	VCVTPD2PS     Z2, Y2
+	VINSERTF32X8  $0x01, Y2, Z1, Z1
+	VMOVDQU32     Z1, K1, (DX)
+
+normalizeNoBiasAVX512_done:
+	VZEROUPPER
+	RET
+
 // func expAVX512(n int, dst *float32, src *float32)
 // Requires: AVX, AVX512F
 TEXT ·expAVX512(SB), NOSPLIT, $0-24

@@ -38,6 +38,7 @@ func (k *vk) bits(b uint32) VecPhysical {
 func vecKernels() {
 	softmaxKernels()
 	quantKernels()
+	rowKernels()
 	unary("expAVX512", func(k *vk, x VecPhysical) VecPhysical { k.exp(x, Z1, Z2, Z3); return Z3 })
 	unary("erfAVX512", func(k *vk, x VecPhysical) VecPhysical { k.erf(x, Z1, Z2, Z3); return Z3 })
 	unary("tanhAVX512", func(k *vk, x VecPhysical) VecPhysical { k.tanh(x, Z1, Z2, Z3); return Z3 })
@@ -286,6 +287,239 @@ func quantKernels() {
 	DECQ(n)
 	JMP(LabelRef("q_loop"))
 	Label("q_done")
+	VZEROUPPER()
+	RET()
+}
+
+// rowKernels emits the row kernels of the int8 dequantization and the normalizations.
+// Each takes n full blocks of 16 elements and a mask of the lanes of one partial block
+// after them (0: none), which is loaded with masked (zeroing, fault-suppressing) moves
+// and stored with a masked move: every element goes through the same instructions
+// whatever the row's length. They use no fused multiply-add where a rounding would
+// differ from package vec's Go loops, which they match bit for bit.
+func rowKernels() {
+	dequant("dequantAddAVX512", true)
+	dequant("dequantAVX512", false)
+	sumSq()
+	addSumSq("addSumSqAVX512", false)
+	addSumSq("addBiasSumSqAVX512", true)
+	normalize("normalizeAVX512", true)
+	normalize("normalizeNoBiasAVX512", false)
+}
+
+// blocks emits the loop over n full blocks, advancing ptrs by 64 bytes each, then the
+// partial block of the lanes in mask (K1) if mask != 0.
+func blocks(name string, n, mask Register, ptrs []Register, body func(tail bool)) {
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_tail"))
+	body(false)
+	for _, p := range ptrs {
+		ADDQ(U8(64), p)
+	}
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_tail")
+	TESTQ(mask, mask)
+	JZ(LabelRef(name + "_done"))
+	KMOVW(mask.(GPVirtual).As32(), K1)
+	body(true)
+	Label(name + "_done")
+}
+
+// load moves 16 lanes from m to z; in a tail block only K1's, the others zeroed.
+func load(tail bool, m Mem, z VecPhysical) {
+	if tail {
+		VMOVDQU32_Z(m, K1, z)
+	} else {
+		VMOVDQU32(m, z)
+	}
+}
+
+// store moves 16 lanes (in a tail block K1's) from z to m.
+func store(tail bool, z VecPhysical, m Mem) {
+	if tail {
+		VMOVDQU32(z, K1, m)
+	} else {
+		VMOVDQU32(z, m)
+	}
+}
+
+// dequant emits dst = float32(acc (+ add)) · scale + bias (int32 wrap-around add, then
+// a rounded multiply and a rounded add). dst may be acc.
+func dequant(name string, withAdd bool) {
+	sig := "func(n, mask int, dst *float32, acc *int32, scale, bias *float32)"
+	if withAdd {
+		sig = "func(n, mask int, dst *float32, acc, add *int32, scale, bias *float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst = float32(acc%s)·scale + bias (n blocks of 16, then the lanes in mask); see package vec.", name, map[bool]string{true: " + add", false: ""}[withAdd]))
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, acc := Load(Param("dst"), GP64()), Load(Param("acc"), GP64())
+	scale, bias := Load(Param("scale"), GP64()), Load(Param("bias"), GP64())
+	ptrs := []Register{dst, acc, scale, bias}
+	var add Register
+	if withAdd {
+		add = Load(Param("add"), GP64())
+		ptrs = append(ptrs, add)
+	}
+	blocks(name, n, mask, ptrs, func(tail bool) {
+		load(tail, Mem{Base: acc}, Z0)
+		if withAdd {
+			load(tail, Mem{Base: add}, Z1)
+			VPADDD(Z1, Z0, Z0)
+		}
+		VCVTDQ2PS(Z0, Z0)
+		load(tail, Mem{Base: scale}, Z2)
+		VMULPS(Z2, Z0, Z0)
+		load(tail, Mem{Base: bias}, Z3)
+		VADDPS(Z3, Z0, Z0)
+		store(tail, Z0, Mem{Base: dst})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// widen sets lo and hi to the float64 values of z's lanes 0-7 and 8-15.
+func widen(z, lo, hi VecPhysical, tmp VecPhysical) {
+	VCVTPS2PD(z.(Vec).AsY(), lo)
+	VEXTRACTF32X8(U8(1), z, tmp.(Vec).AsY())
+	VCVTPS2PD(tmp.(Vec).AsY(), hi)
+}
+
+// stats accumulates the float64 lanes of Z0 into Z8/Z9 (sums of lanes 0-7, 8-15) and
+// Z10/Z11 (sums of squares; a float32's square is exact in float64, so the fused
+// multiply-add rounds once, as the Go loop's add does).
+func stats() {
+	widen(Z0, Z1, Z2, Z3)
+	VADDPD(Z1, Z8, Z8)
+	VADDPD(Z2, Z9, Z9)
+	VFMADD231PD(Z1, Z1, Z10)
+	VFMADD231PD(Z2, Z2, Z11)
+}
+
+// foldStats returns the sums of Z8+Z9 and Z10+Z11 folded to one lane: lanes i and i+8,
+// then i and i+4, i and i+2, 0 and 1 (package vec's fold16).
+func foldStats() {
+	for i, p := range [][2]VecPhysical{{Z8, Z9}, {Z10, Z11}} {
+		lo, hi := p[0], p[1]
+		VADDPD(hi, lo, lo)
+		VEXTRACTF64X4(U8(1), lo, Y1)
+		VADDPD(Y1, lo.(Vec).AsY(), lo.(Vec).AsY())
+		VEXTRACTF128(U8(1), lo.(Vec).AsY(), X1)
+		VADDPD(X1, lo.(Vec).AsX(), lo.(Vec).AsX())
+		VPERMILPD(U8(1), lo.(Vec).AsX(), X1)
+		VADDSD(X1, lo.(Vec).AsX(), lo.(Vec).AsX())
+		Store(lo.(Vec).AsX(), ReturnIndex(i))
+	}
+}
+
+func clearStats() {
+	for _, z := range []VecPhysical{Z8, Z9, Z10, Z11} {
+		VXORPD(z, z, z)
+	}
+}
+
+// sumSq emits the float64 sum and sum of squares of a row.
+func sumSq() {
+	const name = "sumSqAVX512"
+	TEXT(name, NOSPLIT, "func(n, mask int, x *float32) (sum, sq float64)")
+	Pragma("noescape")
+	Doc(name + " returns the sum and the sum of squares of a row (n blocks of 16, then the lanes in mask); see package vec.")
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	x := Load(Param("x"), GP64())
+	clearStats()
+	blocks(name, n, mask, []Register{x}, func(tail bool) {
+		load(tail, Mem{Base: x}, Z0)
+		stats()
+	})
+	foldStats()
+	VZEROUPPER()
+	RET()
+}
+
+// addSumSq emits dst = x + y (+ bias) in float32 with the float64 sum and sum of
+// squares of dst.
+func addSumSq(name string, withBias bool) {
+	sig := "func(n, mask int, dst, x, y *float32) (sum, sq float64)"
+	if withBias {
+		sig = "func(n, mask int, dst, x, y, bias *float32) (sum, sq float64)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	what := "x + y"
+	if withBias {
+		what = "x + y + bias"
+	}
+	Doc(name + " sets dst = " + what + " and returns its sum and sum of squares (n blocks of 16, then the lanes in mask); see package vec.")
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, x, y := Load(Param("dst"), GP64()), Load(Param("x"), GP64()), Load(Param("y"), GP64())
+	ptrs := []Register{dst, x, y}
+	var bias Register
+	if withBias {
+		bias = Load(Param("bias"), GP64())
+		ptrs = append(ptrs, bias)
+	}
+	clearStats()
+	blocks(name, n, mask, ptrs, func(tail bool) {
+		load(tail, Mem{Base: x}, Z0)
+		load(tail, Mem{Base: y}, Z1)
+		VADDPS(Z1, Z0, Z0)
+		if withBias {
+			load(tail, Mem{Base: bias}, Z1)
+			VADDPS(Z1, Z0, Z0)
+		}
+		store(tail, Z0, Mem{Base: dst})
+		stats()
+	})
+	foldStats()
+	VZEROUPPER()
+	RET()
+}
+
+// normalize emits dst = float32(((float64(src) - mean)·inv)·gamma (+ beta)) with each
+// float64 operation rounded (no fused multiply-add).
+func normalize(name string, withBeta bool) {
+	sig := "func(n, mask int, dst, src *float32, mean, inv float64, gamma *float32)"
+	if withBeta {
+		sig = "func(n, mask int, dst, src *float32, mean, inv float64, gamma, beta *float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(name + " sets dst = (src - mean)·inv·gamma" + map[bool]string{true: " + beta", false: ""}[withBeta] + " (n blocks of 16, then the lanes in mask); see package vec.")
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, src, gamma := Load(Param("dst"), GP64()), Load(Param("src"), GP64()), Load(Param("gamma"), GP64())
+	VBROADCASTSD(Load(Param("mean"), XMM()), Z14)
+	VBROADCASTSD(Load(Param("inv"), XMM()), Z15)
+	ptrs := []Register{dst, src, gamma}
+	var beta Register
+	if withBeta {
+		beta = Load(Param("beta"), GP64())
+		ptrs = append(ptrs, beta)
+	}
+	blocks(name, n, mask, ptrs, func(tail bool) {
+		load(tail, Mem{Base: src}, Z0)
+		widen(Z0, Z1, Z2, Z3)
+		load(tail, Mem{Base: gamma}, Z0)
+		widen(Z0, Z4, Z5, Z3)
+		for _, z := range []VecPhysical{Z1, Z2} {
+			VSUBPD(Z14, z, z)
+			VMULPD(Z15, z, z)
+		}
+		VMULPD(Z4, Z1, Z1)
+		VMULPD(Z5, Z2, Z2)
+		if withBeta {
+			load(tail, Mem{Base: beta}, Z0)
+			widen(Z0, Z4, Z5, Z3)
+			VADDPD(Z4, Z1, Z1)
+			VADDPD(Z5, Z2, Z2)
+		}
+		VCVTPD2PS(Z1, Y1)
+		VCVTPD2PS(Z2, Y2)
+		VINSERTF32X8(U8(1), Y2, Z1, Z1)
+		store(tail, Z1, Mem{Base: dst})
+	})
 	VZEROUPPER()
 	RET()
 }
