@@ -30,12 +30,16 @@ import (
 //	48      4     CRC-32C of bytes 0..47, the header and the weights
 //	52      12    reserved, 0
 //	64            header: JSON (fileHeader), then zero padding to a multiple of 64
-//	              weights: constants and packed GEMM panels, each 64-byte aligned
+//	              weights: constants, packed f32 GEMM panels, packed int8 panels and
+//	              their column sums (int32), each 64-byte aligned
 //
 // The weights are mapped, not read: constants and panels alias the mapping.
+//
+// Version 2 added the packed int8 weights (Packed8); version 1 files held them raw
+// only and are refused.
 const (
 	Magic        = "CIUIC\x00PL"
-	Version      = 1
+	Version      = 2
 	preambleSize = 64
 )
 
@@ -54,6 +58,8 @@ type fileHeader struct {
 	Memory []fileValuePlan `json:"memory"`
 	After  [][]int         `json:"after"`
 	Packed []filePacked    `json:"packed"`
+	// Packed8 are the packed 8-bit weights of MatMulInteger and ciuic.DenseInt8.
+	Packed8 []filePacked8 `json:"packed_int8,omitempty"`
 }
 
 type fileGraph struct {
@@ -129,6 +135,17 @@ type filePacked struct {
 	N      int    `json:"n"`
 	Offset int64  `json:"offset"`
 	Bytes  int64  `json:"bytes"`
+}
+
+type filePacked8 struct {
+	Const  int    `json:"const"` // value index
+	Impl   string `json:"impl"`  // int8 GEMM implementation: vnni, avx2, go
+	K      int    `json:"k"`
+	N      int    `json:"n"`
+	Flip   bool   `json:"flip,omitempty"` // u8 weights, stored as s8 w-128
+	Offset int64  `json:"offset"`         // panels
+	Bytes  int64  `json:"bytes"`
+	Sums   int64  `json:"sums"` // offset of the N int32 column sums
 }
 
 // weightsBuf collects the weights section.
@@ -276,6 +293,18 @@ func (p *Plan) Encode() ([]byte, error) {
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))
 		off, n := w.add(raw)
 		h.Packed = append(h.Packed, filePacked{Const: idx[c], Impl: impl, K: p.Packed[c].K, N: p.Packed[c].N, Offset: off, Bytes: n})
+	}
+	consts = consts[:0]
+	for c := range p.PackedInt8 {
+		consts = append(consts, c)
+	}
+	sort.Slice(consts, func(i, j int) bool { return idx[consts[i]] < idx[consts[j]] })
+	for _, c := range consts {
+		pm := p.PackedInt8[c]
+		impl, flip, data, sums := pm.Panels()
+		off, n := w.add(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)))
+		soff, _ := w.add(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sums))), 4*len(sums)))
+		h.Packed8 = append(h.Packed8, filePacked8{Const: idx[c], Impl: impl, K: pm.K, N: pm.N, Flip: flip, Offset: off, Bytes: n, Sums: soff})
 	}
 	hdr, err := json.Marshal(h)
 	if err != nil {
@@ -662,7 +691,8 @@ func decodePlan(h *fileHeader, weights []byte) (*Plan, error) {
 			return nil, fmt.Errorf("value %s: alias of %s does not resolve to a buffer of its size", v, vp.Alias)
 		}
 	}
-	p := &Plan{Graph: g, Target: h.Target, Kernels: h.Kernels, Memory: mp, Sched: h.Sched, Packed: map[*ir.Value]*ops.PackedMatrix{}}
+	p := &Plan{Graph: g, Target: h.Target, Kernels: h.Kernels, Memory: mp, Sched: h.Sched,
+		Packed: map[*ir.Value]*ops.PackedMatrix{}, PackedInt8: map[*ir.Value]*ops.PackedInt8{}}
 	for _, fp := range h.Packed {
 		if fp.Const < len(g.Inputs) || fp.Const >= len(g.Inputs)+len(g.Consts) {
 			return nil, fmt.Errorf("packed weights for value %d, which is not a constant", fp.Const)
@@ -684,6 +714,43 @@ func decodePlan(h *fileHeader, weights []byte) (*Plan, error) {
 			return nil, fmt.Errorf("packed %s: %v", c, err)
 		}
 		p.Packed[c] = pm
+	}
+	for _, fp := range h.Packed8 {
+		if fp.Const < len(g.Inputs) || fp.Const >= len(g.Inputs)+len(g.Consts) {
+			return nil, fmt.Errorf("packed int8 weights for value %d, which is not a constant", fp.Const)
+		}
+		c := vals[fp.Const]
+		if p.PackedInt8[c] != nil {
+			return nil, fmt.Errorf("packed int8 %s: stored twice", c)
+		}
+		if fp.Impl != h.Target.GemmInt8 {
+			return nil, fmt.Errorf("packed int8 %s: packed for %q, the target says %q", c, fp.Impl, h.Target.GemmInt8)
+		}
+		dt := c.Const.DType
+		if dt != ir.I8 && dt != ir.U8 || fp.Flip != (dt == ir.U8) || len(c.Const.Shape) != 2 || c.Const.Shape[0] != int64(fp.K) || c.Const.Shape[1] != int64(fp.N) {
+			return nil, fmt.Errorf("packed int8 %s: %dx%d (flip %v) does not fit %s", c, fp.K, fp.N, fp.Flip, c.Type)
+		}
+		if fp.N < 0 || int64(fp.N) > int64(len(weights))/4 {
+			return nil, fmt.Errorf("packed int8 %s: %d column sums do not fit the weights", c, fp.N)
+		}
+		sumBytes := 4 * int64(fp.N)
+		if fp.Offset < 0 || fp.Offset%Align != 0 || fp.Bytes < 0 || fp.Offset > int64(len(weights)) || fp.Bytes > int64(len(weights))-fp.Offset ||
+			fp.Sums < 0 || fp.Sums%Align != 0 || fp.Sums > int64(len(weights)) || sumBytes > int64(len(weights))-fp.Sums {
+			return nil, fmt.Errorf("packed int8 %s: data [%d, +%d) or column sums [%d, +%d) outside the weights", c, fp.Offset, fp.Bytes, fp.Sums, sumBytes)
+		}
+		var data []int8
+		if fp.Bytes > 0 {
+			data = unsafe.Slice((*int8)(unsafe.Pointer(&weights[fp.Offset])), fp.Bytes)
+		}
+		var sums []int32
+		if fp.N > 0 {
+			sums = unsafe.Slice((*int32)(unsafe.Pointer(&weights[fp.Sums])), fp.N)
+		}
+		pm, err := ops.PackedInt8FromPanels(fp.Impl, fp.K, fp.N, fp.Flip, data, sums)
+		if err != nil {
+			return nil, fmt.Errorf("packed int8 %s: %v", c, err)
+		}
+		p.PackedInt8[c] = pm
 	}
 	return p, nil
 }

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops"
 )
 
 func smallPlan(t testing.TB) *Plan {
@@ -25,6 +29,97 @@ func smallPlan(t testing.TB) *Plan {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// int8Plan has an i8 DenseInt8 weight and a u8 MatMulInteger weight, with sizes that
+// leave partial panels (N=17, 5) and a partial group of k (K=15).
+func int8Plan(t testing.TB) *Plan {
+	g := ir.NewGraph("int8")
+	x := g.AddInput("x", ir.T(ir.F32, ir.StaticShape(3, 15)))
+	wdata := make([]byte, 15*17)
+	for i := range wdata {
+		wdata[i] = byte(i*37 + 5)
+	}
+	w := g.AddConst("w", &ir.Tensor{DType: ir.I8, Shape: []int64{15, 17}, Data: wdata})
+	ws := g.AddConst("ws", ir.NewTensorF32([]int64{1}, []float32{0.02}))
+	d := g.NewNode("DenseInt8", []*ir.Value{x, w, ws}, nil)
+	d.Domain = ir.CiuicDomain
+	a := g.AddInput("a", ir.T(ir.U8, ir.StaticShape(3, 17)))
+	udata := make([]byte, 17*5)
+	for i := range udata {
+		udata[i] = byte(i*91 + 3)
+	}
+	u := g.AddConst("u", &ir.Tensor{DType: ir.U8, Shape: []int64{17, 5}, Data: udata})
+	m := g.NewNode("MatMulInteger", []*ir.Value{a, u}, nil)
+	g.Outputs = []*ir.Value{d.Outputs[0], m.Outputs[0]}
+	if err := ir.InferTypes(g); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestWriteLoadInt8: the packed int8 panels and column sums come back from the file
+// as they were packed, 64-byte aligned, and the target asks for the int8 kernel's
+// CPU features.
+func TestWriteLoadInt8(t *testing.T) {
+	p := int8Plan(t)
+	if len(p.PackedInt8) != 2 || p.Target.GemmInt8 != ops.GemmInt8Impl() {
+		t.Fatalf("compiled %d packed int8 weights for %q, want 2 for %q", len(p.PackedInt8), p.Target.GemmInt8, ops.GemmInt8Impl())
+	}
+	for _, f := range gemmInt8Features[ops.GemmInt8Impl()] {
+		if !slices.Contains(p.Target.Required, f) {
+			t.Errorf("target requires %v, without %s (int8 kernel %s)", p.Target.Required, f, ops.GemmInt8Impl())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "m.ciuic")
+	if err := p.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	byName := map[string]*ops.PackedInt8{}
+	for c, pm := range q.PackedInt8 {
+		byName[c.Name] = pm
+	}
+	for c, want := range p.PackedInt8 {
+		got := byName[c.Name]
+		if got == nil {
+			t.Errorf("%s: not packed after load", c.Name)
+			continue
+		}
+		gi, gf, gd, gs := got.Panels()
+		wi, wf, wd, ws := want.Panels()
+		if gi != wi || gf != wf || got.K != want.K || got.N != want.N || !slices.Equal(gd, wd) || !slices.Equal(gs, ws) {
+			t.Errorf("%s: loaded %s flip=%v %dx%d, sums %v; packed %s flip=%v %dx%d, sums %v (or panels differ)", c.Name, gi, gf, got.K, got.N, gs, wi, wf, want.K, want.N, ws)
+		}
+		if uintptr(unsafe.Pointer(unsafe.SliceData(gd)))%Align != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(gs)))%Align != 0 {
+			t.Errorf("%s: panels or sums not %d-byte aligned", c.Name, Align)
+		}
+		if gf != (c.Const.DType == ir.U8) {
+			t.Errorf("%s: flip %v for %s weights", c.Name, gf, c.Const.DType)
+		}
+	}
+}
+
+// TestCheckHostInt8: the int8 kernel's features are required even if the file's list
+// lacks them.
+func TestCheckHostInt8(t *testing.T) {
+	for impl, want := range map[string]string{"vnni": "avx512vnni", "avx2": "avx2"} {
+		tg := Target{Arch: runtime.GOARCH, Gemm: "go", GemmInt8: impl}
+		if m := tg.missing(map[string]bool{}); !slices.Contains(m, want) {
+			t.Errorf("int8 %s on a bare CPU: missing %v, want %s among them", impl, m, want)
+		}
+		if m := tg.missing(map[string]bool{"avx512f": true, "avx512bw": true, "avx512vnni": true, "avx2": true}); len(m) != 0 {
+			t.Errorf("int8 %s on a full CPU: missing %v", impl, m)
+		}
+	}
 }
 
 func TestWriteLoad(t *testing.T) {
@@ -77,6 +172,16 @@ func TestLoadRefuses(t *testing.T) {
 		le.PutUint64(b[32:], uint64(nwoff))
 		return fix(append(b, good[woff:]...))
 	}
+	good8, err := int8Plan(t).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withHeader8 := func(old, new string) []byte {
+		saved := good
+		good = good8
+		defer func() { good = saved }()
+		return withHeader(old, new)
+	}
 	cases := []struct {
 		name string
 		data []byte
@@ -88,11 +193,16 @@ func TestLoadRefuses(t *testing.T) {
 		{"truncated", good[:len(good)-10], "truncated"},
 		{"trailing data", append(append([]byte(nil), good...), 0), "trailing data"},
 		{"future version", edit(func(b []byte) []byte { b[8] = 9; return b }), "format version 9"},
+		{"version 1 (int8 packed at load)", edit(func(b []byte) []byte { b[8] = 1; return b }), "format version 1, this ciuic reads version 2: compile the model again"},
 		{"flipped weight byte", edit(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), "checksum mismatch"},
 		{"flipped header byte", edit(func(b []byte) []byte { b[70] ^= 0x20; return b }), "checksum mismatch"},
-		{"wrong CPU", withHeader(`"required":[`, `"required":["avx9000",`), "this CPU lacks [avx9000]"},
+		// The original list moves to a field Decode ignores: it may be empty (purego).
+		{"wrong CPU", withHeader(`"required":`, `"required":["avx9000"],"was":`), "this CPU lacks [avx9000]"},
 		{"wrong arch", withHeader(`"arch":"`, `"arch":"x`), "compiled for x"},
 		{"bad header", withHeader(`{"target"`, `["target"`), "corrupted header"},
+		{"int8 kernel mismatch", withHeader8(`"impl":"`+ops.GemmInt8Impl()+`","k":15`, `"impl":"other","k":15`), "packed for \"other\""},
+		{"int8 panels short", withHeader8(`"k":15,"n":17`, `"k":19,"n":17`), "does not fit"},
+		{"int8 sums outside", withHeader8(`"sums":`, `"sums":99999`), "outside the weights"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
@@ -127,6 +237,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add(good, false)
 	f.Add(good, true)
 	f.Add(good[:100], true)
+	if good8, err := int8Plan(f).Encode(); err == nil {
+		f.Add(good8, true)
+	}
 	f.Fuzz(func(t *testing.T, data []byte, fixCRC bool) {
 		if fixCRC && len(data) >= preambleSize {
 			binary.LittleEndian.PutUint32(data[48:], checksum(data))

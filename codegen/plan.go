@@ -10,6 +10,7 @@ package codegen
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -30,6 +31,9 @@ type Plan struct {
 	Sched   Schedule
 	// Packed holds the pre-packed form of constant GEMM right operands.
 	Packed map[*ir.Value]*ops.PackedMatrix
+	// PackedInt8 holds the packed form (panels and column sums) of the constant 8-bit
+	// weights of MatMulInteger and ciuic.DenseInt8.
+	PackedInt8 map[*ir.Value]*ops.PackedInt8
 	// LoadTime is how long Load took (zero for a plan made by Compile).
 	LoadTime time.Duration
 
@@ -41,8 +45,12 @@ type Target struct {
 	Arch string `json:"arch"`
 	// Gemm is the fp32 GEMM implementation the packed weights are laid out for.
 	Gemm string `json:"gemm"`
-	// Required are the CPU features the plan needs (those of Gemm); Load refuses to run
-	// a plan on a CPU that lacks one. Features lists everything the compiling CPU had.
+	// GemmInt8 is the int8 GEMM implementation the packed 8-bit weights are laid out
+	// for ("vnni", "avx2", "go"); empty if the plan has none.
+	GemmInt8 string `json:"gemm_int8,omitempty"`
+	// Required are the CPU features the plan needs (those of Gemm and GemmInt8); Load
+	// refuses to run a plan on a CPU that lacks one. Features lists everything the
+	// compiling CPU had.
 	Required []string `json:"required"`
 	Features []string `json:"features"`
 }
@@ -89,9 +97,23 @@ func features() map[string]bool {
 // gemmFeatures are the features each GEMM implementation needs.
 var gemmFeatures = map[string][]string{"avx512": {"avx512f", "avx512dq"}, "avx2": {"avx2", "fma"}, "go": nil}
 
+// gemmInt8Features are the features each int8 GEMM implementation needs: VNNI panels
+// are 48 columns wide and multiplied with VPDPBUSD, AVX2 ones 8 wide.
+var gemmInt8Features = map[string][]string{"vnni": {"avx512f", "avx512bw", "avx512vnni"}, "avx2": {"avx2"}, "go": nil}
+
+// requireInt8 adds the features of the int8 implementation impl to t.
+func (t *Target) requireInt8(impl string) {
+	t.GemmInt8 = impl
+	for _, f := range gemmInt8Features[impl] {
+		if !slices.Contains(t.Required, f) {
+			t.Required = append(t.Required, f)
+		}
+	}
+}
+
 // HostTarget describes this machine with the GEMM implementation in use.
 func HostTarget() Target {
-	t := Target{Arch: runtime.GOARCH, Gemm: ops.GemmImpl(), Required: gemmFeatures[ops.GemmImpl()]}
+	t := Target{Arch: runtime.GOARCH, Gemm: ops.GemmImpl(), Required: slices.Clone(gemmFeatures[ops.GemmImpl()])}
 	for name, ok := range features() {
 		if ok {
 			t.Features = append(t.Features, name)
@@ -106,17 +128,42 @@ func (t Target) CheckHost() error {
 	if t.Arch != runtime.GOARCH {
 		return fmt.Errorf("compiled for %s, this machine is %s: compile the model again here", t.Arch, runtime.GOARCH)
 	}
-	have := features()
+	if missing := t.missing(features()); len(missing) > 0 {
+		gemms := "gemm " + t.Gemm
+		if t.GemmInt8 != "" {
+			gemms += ", gemm-int8 " + t.GemmInt8
+		}
+		return fmt.Errorf("compiled for a CPU with %v (%s); this CPU lacks %v: compile the model again here", t.Required, gemms, missing)
+	}
+	return nil
+}
+
+// int8Operand returns the constant 8-bit weight of an integer matrix product
+// (MatMulInteger, ciuic.DenseInt8: input 1), which the int8 kernels use packed, or nil.
+func int8Operand(n *ir.Node) *ir.Value {
+	if !(n.Domain == "" && n.Op == "MatMulInteger" || n.Domain == ir.CiuicDomain && n.Op == "DenseInt8") {
+		return nil
+	}
+	if len(n.Inputs) < 2 || n.Inputs[1] == nil || !n.Inputs[1].IsConst() {
+		return nil
+	}
+	w := n.Inputs[1]
+	if w.Const.DType != ir.I8 && w.Const.DType != ir.U8 || len(w.Const.Shape) != 2 {
+		return nil
+	}
+	return w
+}
+
+// missing lists the features t needs that have lacks: the file's list, and the
+// kernels' own needs even if the file's list lacks them.
+func (t Target) missing(have map[string]bool) []string {
 	var missing []string
-	for _, f := range t.Required {
-		if !have[f] {
+	for _, f := range slices.Concat(t.Required, gemmFeatures[t.Gemm], gemmInt8Features[t.GemmInt8]) {
+		if !have[f] && !slices.Contains(missing, f) {
 			missing = append(missing, f)
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("compiled for a CPU with %v (gemm %s); this CPU lacks %v: compile the model again here", t.Required, t.Gemm, missing)
-	}
-	return nil
+	return missing
 }
 
 // gemmOperand returns the constant right operand of n that the GEMM kernels pack, or nil.
@@ -151,7 +198,7 @@ func Compile(g *ir.Graph, opts Options) (*Plan, error) {
 	if err := ir.Verify(g); err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
-	p := &Plan{Graph: g, Target: HostTarget(), Packed: map[*ir.Value]*ops.PackedMatrix{}}
+	p := &Plan{Graph: g, Target: HostTarget(), Packed: map[*ir.Value]*ops.PackedMatrix{}, PackedInt8: map[*ir.Value]*ops.PackedInt8{}}
 	var errs ir.ErrorList
 	for _, n := range g.Nodes {
 		dt := firstDType(n)
@@ -164,9 +211,20 @@ func Compile(g *ir.Graph, opts Options) (*Plan, error) {
 			kc.Impl, kc.Into = "view", true
 		}
 		if n.Domain == "" && n.Op == "MatMulInteger" || n.Domain == ir.CiuicDomain && n.Op == "DenseInt8" {
-			// Their weights are packed when the plan is loaded (exec.NewPlanSession), not
-			// stored: the file holds the raw int8 matrix.
 			kc.Impl = "gemm-int8/" + ops.GemmInt8Impl()
+			// The packed panels and column sums go into the file, so that loading packs
+			// nothing.
+			if w := int8Operand(n); w != nil && p.PackedInt8[w] == nil {
+				t, err := ops.FromIR(w.Const)
+				if err == nil {
+					p.PackedInt8[w], err = ops.PackInt8(nil, t)
+				}
+				if err != nil {
+					errs = append(errs, &ir.Error{Value: w, Msg: err.Error()})
+					continue
+				}
+				p.Target.requireInt8(ops.GemmInt8Impl())
+			}
 		}
 		if w := gemmOperand(n); w != nil || (n.Op == "MatMul" || n.Op == "Gemm") && dt == ir.F32 {
 			kc.Impl = "gemm/" + ops.GemmImpl()
@@ -293,6 +351,9 @@ func (p *Plan) Stats() Stats {
 		s.Kernels[k.Impl]++
 	}
 	for _, pm := range p.Packed {
+		s.PackedBytes += int64(pm.Bytes())
+	}
+	for _, pm := range p.PackedInt8 {
 		s.PackedBytes += int64(pm.Bytes())
 	}
 	return s
