@@ -1,41 +1,30 @@
 package ops
 
 import (
-	"sync"
+	"fmt"
 
 	"github.com/ciuic/ciuic/ir"
 )
 
 // ciuic.Attention (the fast kernel of ciuic_attention_fast.go) into the caller's
-// tensor: the same per-(batch, head) GEMMs and softmax, writing Y where it lives.
+// tensor: the same computation writing Y where it lives; in steady state (its scratch
+// pooled) it allocates nothing.
 
 func init() {
 	RegisterInto(ir.CiuicDomain, "Attention", attentionInto, false, ir.F32)
 }
 
 func attentionInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
-	g, err := attentionGeom(in, attrs)
-	if err != nil || len(out) == 0 || out[0] == nil {
-		return fallbackInto(ctx, fastAttentionKernel, in, out, attrs) // reports the error
+	c := attnCalls.Get().(*attnCall)
+	defer attnCalls.Put(c)
+	if err := c.g.init(in, attrs); err != nil {
+		return fmt.Errorf("Attention: %v", err)
 	}
-	y := out[0]
-	if y.DType != ir.F32 || !sameShape(y.Shape, []int{g.B, g.S, g.H * g.Dv}) {
-		return fallbackInto(ctx, fastAttentionKernel, in, out, attrs)
+	g := &c.g
+	if len(out) == 0 || out[0] == nil || out[0].DType != ir.F32 || out[0].Rank() != 3 ||
+		out[0].Shape[0] != g.B || out[0].Shape[1] != g.S || out[0].Shape[2] != g.H*g.Dv {
+		return fmt.Errorf("Attention: output is not f32[%d %d %d]", g.B, g.S, g.H*g.Dv)
 	}
-	q, k, v, ys := in[0].F32(), in[1].F32(), in[2].F32(), y.F32()
-	ctx.ParallelFor(g.B*g.H, 1, func(lo, hi int) {
-		buf := scoresPool.Get().(*[]float32)
-		if n := min(attnBlock, g.S) * g.T; cap(*buf) < n {
-			*buf = make([]float32, n)
-		}
-		for pair := lo; pair < hi; pair++ {
-			g.head(q, k, v, ys, pair/g.H, pair%g.H, (*buf)[:min(attnBlock, g.S)*g.T])
-		}
-		scoresPool.Put(buf)
-	})
+	c.run(ctx, in, out[0])
 	return nil
 }
-
-// scoresPool holds score blocks (every element is written before it is read), so
-// that a plan's runs do not allocate one per call.
-var scoresPool = sync.Pool{New: func() any { return new([]float32) }}

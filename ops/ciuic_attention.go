@@ -18,7 +18,7 @@ type attnGeom struct {
 	scale         float32
 	causal        bool
 	mask          []float32 // nil: no mask
-	maskStrides   []int     // strides of the mask broadcast to [B, H, S, T]
+	maskStrides   [4]int    // strides of the mask broadcast to [B, H, S, T]
 	filter        float32   // with filtered: score·m − (1−m)·filter instead of score + m
 	filtered      bool
 	cache         bool // K and V are [B, Hkv, T, D] (a KV cache) rather than [B, T, Hkv·D]
@@ -78,51 +78,61 @@ func attentionKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tenso
 }
 
 func attentionGeom(in []*Tensor, attrs ir.Attrs) (*attnGeom, error) {
-	if err := need(in, 3); err != nil {
+	g := new(attnGeom)
+	if err := g.init(in, attrs); err != nil {
 		return nil, err
 	}
+	return g, nil
+}
+
+// init sets every field of g from the inputs and attributes, allocating nothing unless
+// it fails (the into-variant reuses a pooled g).
+func (g *attnGeom) init(in []*Tensor, attrs ir.Attrs) error {
+	if err := need(in, 3); err != nil {
+		return err
+	}
 	q, k, v, m := in[0], in[1], in[2], input(in, 3)
-	for i, t := range []*Tensor{q, k, v, m} {
+	for i, t := range [...]*Tensor{q, k, v, m} {
 		if t != nil && t.DType != ir.F32 {
-			return nil, fmt.Errorf("input %d is %s, want f32", i, t.DType)
+			return fmt.Errorf("input %d is %s, want f32", i, t.DType)
 		}
 	}
 	if q.Rank() != 3 || k.Rank() != v.Rank() || (k.Rank() != 3 && k.Rank() != 4) {
-		return nil, fmt.Errorf("Q must be [batch, seq, hidden] and K, V [batch, seq, hidden] or [batch, kv_heads, seq, head], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
+		return fmt.Errorf("Q must be [batch, seq, hidden] and K, V [batch, seq, hidden] or [batch, kv_heads, seq, head], got %v, %v, %v", q.Shape, k.Shape, v.Shape)
 	}
 	h := attrs.Int("num_heads", 0)
 	hkv := attrs.Int("kv_num_heads", h)
 	if h <= 0 || hkv <= 0 || h%hkv != 0 {
-		return nil, fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
+		return fmt.Errorf("num_heads %d must be positive and a multiple of kv_num_heads %d", h, hkv)
 	}
-	g := &attnGeom{B: q.Shape[0], S: q.Shape[1], H: int(h), Hkv: int(hkv), causal: attrs.Int("causal", 0) != 0, cache: k.Rank() == 4}
+	*g = attnGeom{B: q.Shape[0], S: q.Shape[1], H: int(h), Hkv: int(hkv), causal: attrs.Int("causal", 0) != 0, cache: k.Rank() == 4}
 	if q.Shape[2]%g.H != 0 {
-		return nil, fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q.Shape[2], g.H)
+		return fmt.Errorf("Q hidden size %d is not divisible by num_heads %d", q.Shape[2], g.H)
 	}
 	g.D = q.Shape[2] / g.H
 	var kHidden, vHidden int
 	if g.cache {
 		if k.Shape[1] != g.Hkv || v.Shape[1] != g.Hkv || k.Shape[3] != g.D {
-			return nil, fmt.Errorf("K %v and V %v must be [batch, %d, T, %d]", k.Shape, v.Shape, g.Hkv, g.D)
+			return fmt.Errorf("K %v and V %v must be [batch, %d, T, %d]", k.Shape, v.Shape, g.Hkv, g.D)
 		}
 		g.T, kHidden, vHidden = k.Shape[2], k.Shape[3]*g.Hkv, v.Shape[3]*g.Hkv
 		if v.Shape[2] != g.T {
-			return nil, fmt.Errorf("key lengths of K %v and V %v disagree", k.Shape, v.Shape)
+			return fmt.Errorf("key lengths of K %v and V %v disagree", k.Shape, v.Shape)
 		}
 	} else {
 		g.T, kHidden, vHidden = k.Shape[1], k.Shape[2], v.Shape[2]
 		if v.Shape[1] != g.T {
-			return nil, fmt.Errorf("key lengths of K %v and V %v disagree", k.Shape, v.Shape)
+			return fmt.Errorf("key lengths of K %v and V %v disagree", k.Shape, v.Shape)
 		}
 	}
 	if k.Shape[0] != g.B || v.Shape[0] != g.B {
-		return nil, fmt.Errorf("batch sizes of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
+		return fmt.Errorf("batch sizes of Q %v, K %v, V %v disagree", q.Shape, k.Shape, v.Shape)
 	}
 	if kHidden != g.Hkv*g.D {
-		return nil, fmt.Errorf("K hidden size %d is not kv_num_heads %d times the head size %d", kHidden, g.Hkv, g.D)
+		return fmt.Errorf("K hidden size %d is not kv_num_heads %d times the head size %d", kHidden, g.Hkv, g.D)
 	}
 	if vHidden%g.Hkv != 0 {
-		return nil, fmt.Errorf("V hidden size %d is not divisible by kv_num_heads %d", vHidden, g.Hkv)
+		return fmt.Errorf("V hidden size %d is not divisible by kv_num_heads %d", vHidden, g.Hkv)
 	}
 	g.Dv = vHidden / g.Hkv
 	if attrs.Has("mask_filter") {
@@ -133,13 +143,25 @@ func attentionGeom(in []*Tensor, attrs ir.Attrs) (*attnGeom, error) {
 		g.scale = float32(1 / math.Sqrt(float64(g.D)))
 	}
 	if m != nil {
-		full := []int{g.B, g.H, g.S, g.T}
-		if s, err := broadcastShapes(m.Shape, full); m.Rank() > 4 || err != nil || !sameShape(s, full) {
-			return nil, fmt.Errorf("mask %v does not broadcast to [batch, heads, S, T] = %v", m.Shape, full)
+		// Strides of the mask broadcast to [B, H, S, T]: 0 along its dims of size 1.
+		full := [4]int{g.B, g.H, g.S, g.T}
+		if m.Rank() > 4 {
+			return fmt.Errorf("mask %v does not broadcast to [batch, heads, S, T] = %v", m.Shape, full)
 		}
-		g.mask, g.maskStrides = m.F32(), bcastStrides(full, m.Shape)
+		stride := 1
+		for i := m.Rank() - 1; i >= 0; i-- {
+			d, j := m.Shape[i], 4-m.Rank()+i
+			if d != 1 && d != full[j] {
+				return fmt.Errorf("mask %v does not broadcast to [batch, heads, S, T] = %v", m.Shape, full)
+			}
+			if d != 1 {
+				g.maskStrides[j] = stride
+			}
+			stride *= d
+		}
+		g.mask = m.F32()
 	}
-	return g, nil
+	return nil
 }
 
 // row computes output row r, r indexing (batch, head, query) in that order, into y

@@ -131,24 +131,17 @@ func BenchmarkGPT(b *testing.B) {
 	in := []*ops.Tensor{q, k, v}
 	ctx := &ops.KernelContext{}
 	b.Run("sparse", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := tiledKernel(ctx, in, attrs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		run(b, func() error {
+			_, err := tiledKernel(ctx, in, attrs)
+			return err
+		}, 0)
 	})
 	into, _, _ := ops.LookupInto(Domain, Op, ir.F32)
 	if into == nil {
 		return
 	}
 	b.Run("sparse-into", func(b *testing.B) {
-		b.ReportAllocs()
 		out := []*ops.Tensor{ops.New(ir.F32, 1, S, H*D)}
-		for b.Loop() {
-			if err := into(ctx, in, out, attrs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		run(b, func() error { return into(ctx, in, out, attrs) }, 0)
 	})
 }

@@ -253,3 +253,34 @@ func TestSchema(t *testing.T) {
 		t.Errorf("cost = %v, %v; want %v", c, ok, 4*100*4*32)
 	}
 }
+
+// TestIntoAllocs: in steady state the into-variant allocates nothing and writes what the
+// kernel returns.
+func TestIntoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	const S, H, D = 70, 2, 16
+	in := []*ops.Tensor{randTensor(r, 1, S, H*D), randTensor(r, 1, S, H*D), randTensor(r, 1, S, H*D), randTensor(r, 1, 1, S, S)}
+	attrs := Pattern{Causal: true, WindowLeft: 20, WindowRight: 0, GlobalTokens: 2}.Attrs()
+	attrs["num_heads"] = ir.IntAttr(H)
+	out := []*ops.Tensor{ops.New(ir.F32, 1, S, H*D)}
+	ctx := &ops.KernelContext{}
+	want, err := tiledKernel(ctx, in, attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tiledInto(ctx, in, out, attrs); err != nil {
+		t.Fatal(err)
+	}
+	if !ops.Equal(out[0], want[0]) {
+		t.Fatal("into-variant differs from the kernel")
+	}
+	if n := testing.AllocsPerRun(20, func() { tiledInto(ctx, in, out, attrs) }); n != 0 {
+		t.Errorf("%v allocations per call, want 0", n)
+	}
+	if err := tiledInto(ctx, in, []*ops.Tensor{ops.New(ir.F32, 1, S, 3)}, attrs); err == nil {
+		t.Error("an output of the wrong shape was accepted")
+	}
+}

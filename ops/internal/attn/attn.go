@@ -183,16 +183,12 @@ func (w *Worker) block(h *Head, s0, s1 int) {
 		w.union = append(w.union, w.spans[i]...)
 	}
 	w.union = mergeSpans(w.union)
-	qa := gemm.A{Data: h.Q[s0*h.LDQ:], M: rows, LD: h.LDQ}
-	qp := w.qp[:panels*mr*h.D]
-	for ip := 0; ip < panels; ip++ {
-		kern.PackA(qp[ip*mr*h.D:], qa, ip*mr, h.D)
-		w.start[ip] = false
-	}
 	// The scale goes on Q, not on the scores: fewer products (D per query rather than
 	// one per key), and exact when it is a power of two (1/√64).
-	for j := range qp {
-		qp[j] *= h.Scale
+	for ip := 0; ip < panels; ip++ {
+		i0 := ip * mr
+		packA(w.qp[i0*h.D:][:mr*h.D], h.Q[(s0+i0)*h.LDQ:], h.LDQ, min(mr, rows-i0), mr, h.D, h.Scale)
+		w.start[ip] = false
 	}
 	ninf := float32(math.Inf(-1))
 	for i := 0; i < rows; i++ {
@@ -260,7 +256,7 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 		}
 		// P·V for the row panel over its keys [pl, ph).
 		kl := ph - pl
-		kern.PackA(w.pp, gemm.A{Data: w.sc[pl-t0:], M: rows, LD: ldsc}, i0, kl)
+		packA(w.pp[:kl*mr], w.sc[i0*ldsc+pl-t0:], ldsc, i1-i0, mr, kl, 1)
 		add := w.start[ip]
 		if add && rescale {
 			for i := i0; i < i1; i++ {
@@ -327,6 +323,41 @@ func (w *Worker) weights(h *Head, row []float32, i, s, t0 int) {
 		next = hi
 	}
 	w.m[i], w.l[i], w.corr[i] = m, w.l[i]*c+sum, c
+}
+
+// packA packs n rows of K values (row i at src[i·ld:]), times scale, as one panel of
+// the layout the microkernel reads (K groups of mr values), rows past n zero. The six-
+// and eight-row panels of the AVX2 and AVX-512 kernels are written in order from six or
+// eight row streams: several times faster than scattering row by row.
+func packA(dst, src []float32, ld, n, mr, K int, scale float32) {
+	dst = dst[:mr*K]
+	switch {
+	case n == 6 && mr == 6:
+		r0, r1, r2 := src[:K], src[ld:][:K], src[2*ld:][:K]
+		r3, r4, r5 := src[3*ld:][:K], src[4*ld:][:K], src[5*ld:][:K]
+		for k := range K {
+			d := dst[k*6:][:6]
+			d[0], d[1], d[2] = r0[k]*scale, r1[k]*scale, r2[k]*scale
+			d[3], d[4], d[5] = r3[k]*scale, r4[k]*scale, r5[k]*scale
+		}
+	case n == 8 && mr == 8:
+		r0, r1, r2, r3 := src[:K], src[ld:][:K], src[2*ld:][:K], src[3*ld:][:K]
+		r4, r5, r6, r7 := src[4*ld:][:K], src[5*ld:][:K], src[6*ld:][:K], src[7*ld:][:K]
+		for k := range K {
+			d := dst[k*8:][:8]
+			d[0], d[1], d[2], d[3] = r0[k]*scale, r1[k]*scale, r2[k]*scale, r3[k]*scale
+			d[4], d[5], d[6], d[7] = r4[k]*scale, r5[k]*scale, r6[k]*scale, r7[k]*scale
+		}
+	default:
+		if n < mr {
+			clear(dst)
+		}
+		for i := 0; i < n; i++ {
+			for k, x := range src[i*ld:][:K] {
+				dst[k*mr+i] = x * scale
+			}
+		}
+	}
 }
 
 // mergeSpans sorts s and merges overlapping or touching spans, in place.

@@ -1,0 +1,5 @@
+//go:build !race
+
+package attn
+
+const raceEnabled = false
