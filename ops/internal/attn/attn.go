@@ -78,7 +78,7 @@ var avx2, _ = gemm.Named("avx2")
 type Worker struct {
 	kern   *gemm.Kernel
 	kp, vp []float32 // the group's Kᵀ (panels of NR keys) and V (panels of NR value columns)
-	k0, nk int       // the packed keys are [k0, k0+nk), k0 a multiple of NR
+	k0, nk int       // the packed keys are [k0, k0+nk), k0 and nk multiples of NR
 	qp, pp []float32 // the block's packed Q; one packed panel of P
 	sc     []float32 // BlockQ × ldsc scores, then weights
 	acc    []float32 // BlockQ × lda unnormalised outputs
@@ -141,7 +141,7 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 	D, Dv, nr := h.D, h.Dv, w.kern.NR
 	n := hi - lo
 	np := (n + nr - 1) / nr
-	w.k0, w.nk = lo, n
+	w.k0 = lo
 	w.kp = grow(w.kp, np*nr*D)
 	for jp := 0; jp < np; jp++ {
 		pan := w.kp[jp*nr*D:][:nr*D]
@@ -157,10 +157,13 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 			}
 		}
 	}
+	// V has as many rows as Kᵀ has columns (the padding keys' rows zero): a tile's P·V
+	// runs over whole panels of keys.
 	vpanels := (Dv + nr - 1) / nr
-	w.vp = grow(w.vp, vpanels*n*nr)
+	w.nk = np * nr
+	w.vp = grow(w.vp, vpanels*w.nk*nr)
 	for jp := 0; jp < vpanels; jp++ {
-		pan := w.vp[jp*n*nr:][:n*nr]
+		pan := w.vp[jp*w.nk*nr:][:w.nk*nr]
 		j0 := jp * nr
 		cols := min(nr, Dv-j0)
 		for t := 0; t < n; t++ {
@@ -168,6 +171,7 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 			copy(d, h.V[(lo+t)*h.LDV+j0:][:cols])
 			clear(d[cols:])
 		}
+		clear(pan[n*nr:])
 	}
 }
 
@@ -209,7 +213,8 @@ func (w *Worker) block(h *Head, s0, s1 int) {
 			continue
 		}
 		inv := 1 / w.l[i]
-		for j, a := range w.acc[i*lda:][:h.Dv] {
+		acc := w.acc[i*lda:][:len(out)]
+		for j, a := range acc {
 			out[j] = a * inv
 		}
 	}
@@ -232,10 +237,14 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 				}
 			}
 		}
-		w.pl[ip], w.ph[ip] = pl, ph
 		if pl >= ph {
+			w.pl[ip], w.ph[ip] = pl, ph
 			continue
 		}
+		// Whole key panels: S is computed for them anyway, and the softmax and P·V run
+		// on lengths that are multiples of NR (the keys no row keeps get weight 0).
+		pl, ph = t0+(pl-t0)/nr*nr, t0+(ph-t0+nr-1)/nr*nr
+		w.pl[ip], w.ph[ip] = pl, ph
 		// S for the key panels the row panel keeps.
 		a := w.qp[ip*mr*h.D:][:mr*h.D]
 		for jp := (pl - t0) / nr; jp*nr < ph-t0; jp++ {
@@ -251,7 +260,7 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 		i0, i1 := ip*mr, min(rows, ip*mr+mr)
 		rescale := false
 		for i := i0; i < i1; i++ {
-			w.weights(h, w.sc[i*ldsc+pl-t0:][:ph-pl], i, s0+i, pl)
+			w.weights(h, w.sc[i*ldsc+pl-t0:][:ph-pl], i, s0+i, pl, from, t1)
 			rescale = rescale || w.corr[i] != 1
 		}
 		// P·V for the row panel over its keys [pl, ph).
@@ -277,29 +286,26 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 
 // weights turns row i's scores for keys [t0, t0+len(row)) (already scaled: Q is
 // scaled as it is packed) into softmax weights against its running maximum, updating
-// m, l and corr; the keys the row drops get weight 0.
-func (w *Worker) weights(h *Head, row []float32, i, s, t0 int) {
-	t1 := t0 + len(row)
+// m, l and corr. The keys the row drops, or that belong to another tile (before from,
+// from t1), get weight 0.
+func (w *Worker) weights(h *Head, row []float32, i, s, t0, from, t1 int) {
+	end := t0 + len(row)
 	ninf := float32(math.Inf(-1))
-	mx := ninf
-	// Pass 1: dropped keys get weight 0 straight away; kept ones are masked and their
-	// maximum taken.
+	// Dropped keys become -inf, whose weight e^(-inf - m) is 0; kept ones are masked.
 	next := t0
 	for _, sp := range w.spans[i] {
-		lo, hi := max(sp.Lo, next), min(sp.Hi, t1)
+		lo, hi := max(sp.Lo, next, from), min(sp.Hi, end, t1)
 		if lo >= hi {
 			continue
 		}
-		clear(row[next-t0 : lo-t0])
-		seg := row[lo-t0 : hi-t0]
+		fill(row[next-t0:lo-t0], ninf)
 		if h.Rows.Masked() {
-			h.Rows.Mask(seg, s, lo)
+			h.Rows.Mask(row[lo-t0:hi-t0], s, lo)
 		}
-		_, hi2 := vec.MinMax(seg)
-		mx = max(mx, hi2)
 		next = hi
 	}
-	clear(row[next-t0:])
+	fill(row[next-t0:], ninf)
+	_, mx := vec.MinMax(row)
 	if mx == ninf {
 		clear(row) // nothing kept here (or all masked): this tile adds nothing to the row
 		w.corr[i] = 1
@@ -310,19 +316,14 @@ func (w *Worker) weights(h *Head, row []float32, i, s, t0 int) {
 	if w.m[i] != ninf {
 		c = float32(math.Exp(float64(w.m[i] - m)))
 	}
-	// Pass 2: e^(x - m) over the kept keys, and their sum.
-	var sum float32
-	next = t0
-	for _, sp := range w.spans[i] {
-		lo, hi := max(sp.Lo, next), min(sp.Hi, t1)
-		if lo >= hi {
-			continue
-		}
-		seg := row[lo-t0 : hi-t0]
-		sum += vec.ExpSubSum(seg, seg, m)
-		next = hi
-	}
+	sum := vec.ExpSubSum(row, row, m)
 	w.m[i], w.l[i], w.corr[i] = m, w.l[i]*c+sum, c
+}
+
+func fill(x []float32, v float32) {
+	for i := range x {
+		x[i] = v
+	}
 }
 
 // packA packs n rows of K values (row i at src[i·ld:]), times scale, as one panel of
