@@ -181,15 +181,21 @@ type denseInt8Scratch struct {
 	aScale []float32
 	aZero  []int32
 	o      Int8Operands
-	x      []float32        // the call's X, for quantRows
+	x      []float32        // the call's X, for quantRows and quantAll
 	rows   func(lo, hi int) // quantRows, bound once
+	all    func(lo, hi int) // quantAll, bound once
 }
 
 var denseInt8Scratches = sync.Pool{New: func() any {
 	s := new(denseInt8Scratch)
-	s.rows = s.quantRows
+	s.rows, s.all = s.quantRows, s.quantAll
 	return s
 }}
+
+// quantAll quantizes elements [lo, hi) of s.x with the one scale and zero point.
+func (s *denseInt8Scratch) quantAll(lo, hi int) {
+	quantU8(s.a[lo:hi], s.x[lo:hi], s.aScale[0], s.aZero[0])
+}
 
 // quantRows quantizes rows [lo, hi) of s.x, each over its own range.
 func (s *denseInt8Scratch) quantRows(lo, hi int) {
@@ -233,6 +239,7 @@ func fastDenseInt8Into(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) er
 	defer denseInt8Scratches.Put(sc)
 	a := resized(sc.a, len(xd))
 	sc.a = a
+	sc.x = xd
 	perRow := xs == nil && attrs.String("x_quant", "") == "row"
 	nz := 1
 	if perRow {
@@ -244,25 +251,24 @@ func fastDenseInt8Into(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) er
 	case xs != nil:
 		aScale[0], aZero[0] = xs.F32()[0], int32(Elems[uint8](xz)[0])
 	case perRow:
-		sc.x, sc.o.K = xd, K
+		sc.o.K = K
 		if grain := max(1, 4096/max(K, 1)); serial(ctx, M, grain) {
 			sc.quantRows(0, M)
 		} else {
 			ctx.ParallelFor(M, grain, sc.rows)
 		}
-		sc.x = nil
 	default:
 		l, h := vec.MinMax(xd)
 		aScale[0], aZero[0] = dynScale(min(l, 0), max(h, 0))
 	}
 	if !perRow {
-		s, z := aScale[0], aZero[0]
 		if serial(ctx, len(xd), elemGrain) {
-			quantU8(a, xd, s, z)
+			sc.quantAll(0, len(xd))
 		} else {
-			ctx.ParallelFor(len(xd), elemGrain, func(l, h int) { quantU8(a[l:h], xd[l:h], s, z) })
+			ctx.ParallelFor(len(xd), elemGrain, sc.all)
 		}
 	}
+	sc.x = nil
 	sc.o = Int8Operands{A: a, M: M, K: K, AScale: aScale, AZero: aZero, W: w, WScale: ws.F32(),
 		Act: attrs.String("activation", ""), Y: y.F32()}
 	if b != nil {
