@@ -8,10 +8,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ciuic/ciuic/codegen"
 	"github.com/ciuic/ciuic/ir"
@@ -74,6 +73,7 @@ type planState struct {
 	out    [][]*ops.Tensor // per node: its output tensors (arena headers)
 	kctx   []ops.KernelContext
 	tok    *tokens
+	sched  *planSched // made by the first run with several workers
 }
 
 // NewPlanSession prepares a compiled plan for running. The constants are used where
@@ -294,27 +294,20 @@ func (pe *planExec) put(st *planState) {
 // layoutForInputs returns the layout for the symbolic dims the inputs bind, planning
 // memory again when they differ from the plan's.
 func (pe *planExec) layoutForInputs(s *Session, in []*ops.Tensor) (*layout, error) {
-	var bind map[string]int64
-	for i, v := range s.graph.Inputs {
-		for k, d := range v.Type.Shape {
-			if d.Name != "" && d.Name != "?" && k < len(in[i].Shape) {
-				if bind == nil {
-					bind = map[string]int64{}
-				}
-				bind[d.Name] = int64(in[i].Shape[k])
-			}
-		}
-	}
+	// The common case, sizes as planned, is checked without building the bindings (a
+	// map per run).
 	mp := pe.plan.Memory
 	same := true
-	for name, size := range bind {
+	pe.eachBinding(s, in, func(name string, size int64) {
 		if b, ok := mp.Bindings[name]; !ok || b != size {
 			same = false
 		}
-	}
+	})
 	if same {
 		return pe.def, nil
 	}
+	bind := map[string]int64{}
+	pe.eachBinding(s, in, func(name string, size int64) { bind[name] = size })
 	key := bindingsKey(bind)
 	pe.mu.Lock()
 	l := pe.layouts[key]
@@ -327,6 +320,17 @@ func (pe *planExec) layoutForInputs(s *Session, in []*ops.Tensor) (*layout, erro
 		return nil, err
 	}
 	return pe.layoutFor(s, mp)
+}
+
+// eachBinding calls f with each symbolic input dim's name and its size in this run.
+func (pe *planExec) eachBinding(s *Session, in []*ops.Tensor, f func(name string, size int64)) {
+	for i, v := range s.graph.Inputs {
+		for k, d := range v.Type.Shape {
+			if d.Name != "" && d.Name != "?" && k < len(in[i].Shape) {
+				f(d.Name, int64(in[i].Shape[k]))
+			}
+		}
+	}
 }
 
 // execute runs the plan once.
@@ -475,73 +479,170 @@ func (pe *planExec) runNode(s *Session, st *planState, i int, kctx *ops.KernelCo
 	return nil
 }
 
-// parallel is the Session scheduler over a plan's layout: dependency counts (data and
-// memory), a depth-first ready stack, and an errgroup bounded by the worker budget.
+// planSched runs a plan's nodes with several workers: dependency counts (data and
+// memory), a depth-first ready stack, and the run's tokens. It belongs to one run
+// state and is reused by its runs, so a run allocates nothing: no goroutine per node,
+// no closure per parallel-for. The goroutine that calls Execute runs nodes with one
+// token; when a finished node makes more than one node ready, a helper (pool.go) takes
+// a free token and runs nodes too. A runner takes ready nodes until there are none,
+// then gives its token back. Helpers of a parallel-for leave it for ready nodes no
+// runner took (backlog), and run them with their token.
+type planSched struct {
+	pe    *planExec
+	s     *Session
+	st    *planState
+	ctx   context.Context
+	start time.Time
+	stats []NodeStat
+
+	failed  atomic.Bool  // an error: start nothing new
+	backlog atomic.Int32 // len(ready), for helpers of parallel-fors
+	jobs    []*forJob    // per token id: the parallel-for of the goroutine holding it
+
+	mu      sync.Mutex
+	deps    []int
+	ready   []int
+	left    int // nodes not finished
+	running int // goroutines running nodes
+	err     error
+	done    chan struct{} // one element when running drops to 0 with the run over
+}
+
+func newPlanSched(pe *planExec, s *Session, st *planState) *planSched {
+	ps := &planSched{pe: pe, s: s, st: st, deps: make([]int, len(s.nodes)), ready: make([]int, 0, len(s.nodes)),
+		done: make(chan struct{}, 1), jobs: make([]*forJob, s.workers)}
+	for id := range ps.jobs {
+		j := newForJob(context.Background(), st.tok, s.workers)
+		j.failed, j.backlog, j.sched = &ps.failed, &ps.backlog, ps
+		ps.jobs[id] = j
+	}
+	return ps
+}
+
+// parallel runs the plan with the run state's scheduler.
 func (pe *planExec) parallel(ctx context.Context, s *Session, st *planState, start time.Time, stats []NodeStat) error {
+	ps := st.sched
+	if ps == nil {
+		ps = newPlanSched(pe, s, st)
+		st.sched = ps
+	}
 	l := st.l
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.workers)
-	deps := append([]int(nil), l.deps...)
-	signal := make(chan struct{}, len(s.nodes))
-	var mu sync.Mutex
-	var ready []int
-	push := func(i int) { ready = append(ready, i); signal <- struct{}{} }
-	for k := len(l.initial) - 1; k >= 0; k-- {
-		push(l.initial[k])
+	ps.ctx, ps.start, ps.stats = ctx, start, stats
+	for _, j := range ps.jobs {
+		j.ctx = ctx
 	}
-	runNext := func() error {
-		id, err := st.tok.acquire(gctx)
-		if err != nil {
-			return err
-		}
-		defer st.tok.release(id)
-		if err := gctx.Err(); err != nil {
-			return err
-		}
-		mu.Lock()
-		i := ready[len(ready)-1]
-		ready = ready[:len(ready)-1]
-		mu.Unlock()
-		t0 := time.Since(start)
-		kctx := &st.kctx[i]
-		*kctx = ops.KernelContext{NumOutputs: len(s.nodes[i].out), Parallel: parallelFor(gctx, st.tok, s.workers)}
-		// No lock around the node's values: it reads slots whose producers finished
-		// before it was pushed (under mu) and writes only its own output slots.
-		if err := pe.runNode(s, st, i, kctx); err != nil {
-			return err
-		}
-		if err := gctx.Err(); err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if stats != nil {
-			stats[i] = NodeStat{Node: s.nodes[i].n, Start: t0, End: time.Since(start), Worker: id}
-		}
-		cons := l.consumers[i]
-		for k := len(cons) - 1; k >= 0; k-- {
-			c := cons[k]
-			deps[c]--
-			if deps[c] == 0 {
-				push(c)
-			}
-		}
-		return nil
+	ps.failed.Store(false)
+	copy(ps.deps, l.deps)
+	ps.ready = ps.ready[:0]
+	for k := len(l.initial) - 1; k >= 0; k-- { // reversed: the stack pops graph order
+		ps.ready = append(ps.ready, l.initial[k])
 	}
-dispatch:
-	for dispatched := 0; dispatched < len(s.nodes); dispatched++ {
-		select {
-		case <-signal:
-			g.Go(runNext)
-		case <-gctx.Done():
-			break dispatch
-		}
-	}
-	if err := g.Wait(); err != nil {
+	ps.backlog.Store(int32(len(ps.ready)))
+	ps.left, ps.running, ps.err = len(s.nodes), 1, nil
+	// A run state serves one run at a time, so every token is free but those a helper
+	// woken too late for a parallel-for of the last run has not given back yet.
+	id, err := st.tok.acquire(ctx)
+	if err != nil {
 		return err
+	}
+	ps.runWith(id)
+	<-ps.done
+	for _, j := range ps.jobs {
+		j.ctx = context.Background() // do not keep the caller's context alive
+	}
+	ps.ctx, ps.stats = nil, nil
+	if ps.err != nil {
+		return ps.err
 	}
 	return ctx.Err()
 }
+
+// runWith runs ready nodes with token id until there are none, then releases the
+// token. The caller counts as running (ps.running includes it).
+func (ps *planSched) runWith(id int) {
+	ps.mu.Lock()
+	for {
+		if ps.err == nil {
+			if err := ps.ctx.Err(); err != nil {
+				ps.fail(err)
+			}
+		}
+		if ps.err != nil || len(ps.ready) == 0 {
+			break
+		}
+		i := ps.ready[len(ps.ready)-1]
+		ps.ready = ps.ready[:len(ps.ready)-1]
+		ps.backlog.Store(int32(len(ps.ready)))
+		ps.mu.Unlock()
+
+		t0 := time.Since(ps.start)
+		kctx := &ps.st.kctx[i]
+		*kctx = ops.KernelContext{NumOutputs: len(ps.s.nodes[i].out), Parallel: ps.jobs[id].forFn}
+		// No lock around the node's values: it reads slots whose producers finished
+		// before it was pushed (under mu) and writes only its own output slots.
+		err := ps.pe.runNode(ps.s, ps.st, i, kctx)
+		t1 := time.Since(ps.start)
+
+		ps.mu.Lock()
+		if err != nil {
+			ps.fail(err)
+			break
+		}
+		if ps.stats != nil {
+			ps.stats[i] = NodeStat{Node: ps.s.nodes[i].n, Start: t0, End: t1, Worker: id}
+		}
+		ps.left--
+		cons := ps.st.l.consumers[i]
+		for k := len(cons) - 1; k >= 0; k-- { // reversed: the stack pops graph order
+			c := cons[k]
+			ps.deps[c]--
+			if ps.deps[c] == 0 {
+				ps.ready = append(ps.ready, c)
+			}
+		}
+		// This goroutine takes the top node; others run the rest with free tokens.
+		for extra := len(ps.ready) - 1; extra > 0; extra-- {
+			hid, ok := ps.st.tok.tryAcquire()
+			if !ok {
+				break
+			}
+			ps.running++
+			handOut(runnerTask{ps}, hid, 0)
+		}
+		ps.backlog.Store(int32(len(ps.ready)))
+	}
+	ps.running--
+	last := ps.running == 0
+	ps.mu.Unlock()
+	ps.st.tok.release(id) // before done: the next run finds every token free
+	if last {
+		ps.done <- struct{}{}
+	}
+}
+
+// enlist counts the caller, a helper holding a token, as a runner if ready nodes wait.
+func (ps *planSched) enlist() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.err != nil || len(ps.ready) == 0 || ps.running == 0 {
+		return false
+	}
+	ps.running++
+	return true
+}
+
+// fail records the run's first error. Caller holds ps.mu.
+func (ps *planSched) fail(err error) {
+	if ps.err == nil {
+		ps.err = err
+	}
+	ps.failed.Store(true)
+}
+
+// runnerTask is a helper's turn at running nodes.
+type runnerTask struct{ ps *planSched }
+
+func (r runnerTask) do(id int, _ uint32) { r.ps.runWith(id) }
 
 // ExecuteInto runs a session made from a plan with inputs in graph-input order and
 // copies the outputs into outs (graph-output order), which the caller allocated with

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // tokens is a run's worker budget: one token per worker, each with an id that names
@@ -55,69 +56,248 @@ func (t *tokens) tryAcquire() (int, bool) {
 
 func (t *tokens) release(id int) { t.ch <- id }
 
+// Helpers are goroutines that run tasks handed to them and park between tasks. They
+// are shared by every session of the process and started only when none is idle, so
+// there are never more than the most that worked at once, and in steady state handing
+// out work starts no goroutine and allocates nothing. A helper computes only with a
+// token of the run it works for, which the task carries: the worker budget is the
+// tokens', not the helpers'.
+
+// task is work for a helper holding token id of some run; gen identifies the
+// parallel-for call the task was made for (see forJob).
+type task interface {
+	do(id int, gen uint32)
+}
+
+type handoff struct {
+	t   task
+	id  int
+	gen uint32
+}
+
+type helper struct{ wake chan handoff }
+
+var helpers struct {
+	mu   sync.Mutex
+	idle []*helper // a stack: the helper parked last is the likeliest to still be spinning
+}
+
+// spinFor is how long an idle helper polls for its next task before parking. Waking a
+// parked goroutine on an idle core takes tens of microseconds (the thread sleeps in the
+// kernel), as long as a small GEMM; kernels of a node come microseconds apart, so a
+// short spin catches most of them. The spin holds no token: it is not counted as work,
+// and it ends by itself when no work comes.
+const spinFor = 50 * time.Microsecond
+
+// handOut gives t to an idle helper, starting one if none is idle.
+func handOut(t task, id int, gen uint32) {
+	helpers.mu.Lock()
+	var h *helper
+	if n := len(helpers.idle); n > 0 {
+		h = helpers.idle[n-1]
+		helpers.idle = helpers.idle[:n-1]
+	}
+	helpers.mu.Unlock()
+	if h == nil {
+		h = &helper{wake: make(chan handoff, 1)}
+		go h.loop()
+	}
+	h.wake <- handoff{t, id, gen}
+}
+
+func (h *helper) loop() {
+	for {
+		w := h.next()
+		w.t.do(w.id, w.gen)
+		w.t = nil // do not keep the task's run alive while parked
+		helpers.mu.Lock()
+		helpers.idle = append(helpers.idle, h)
+		helpers.mu.Unlock()
+	}
+}
+
+// next waits for a task: polling for spinFor, then parked.
+func (h *helper) next() handoff {
+	start := time.Now()
+	for i := 0; ; i++ {
+		select {
+		case w := <-h.wake:
+			return w
+		default:
+		}
+		if i%64 == 63 && time.Since(start) > spinFor {
+			return <-h.wake
+		}
+	}
+}
+
 // chunksPerWorker bounds how finely a parallel-for splits its range: enough chunks
 // that helpers joining late still find work, few enough that per-chunk overhead stays
 // negligible. Kernels guarantee that the split does not change results.
 const chunksPerWorker = 4
 
-// parallelFor returns the KernelContext.Parallel of one node invocation. The calling
-// goroutine already holds a token; it spawns one helper per token it can take without
+// forJob is the parallel-for of one goroutine computing with a token: the
+// KernelContext.Parallel its kernels get is For, made once, so a call allocates nothing.
+// The calling goroutine hands the job to one helper per token it can take without
 // waiting, and all of them pull chunks from a shared counter, so the work completes
-// even if no helper can be had. A helper leaves as soon as a node waits for a token. Once ctx ends, no new chunk starts: the kernel returns
-// early with partial results, which the caller discards.
+// even if no helper can be had or one is slow to wake. A helper leaves as soon as a
+// node waits for a token. Once the context ends or the run fails, no new chunk
+// starts: the kernel returns early with partial results, which the caller discards.
+type forJob struct {
+	ctx     context.Context
+	tok     *tokens
+	workers int
+	// failed, if set, ends the job early as the context would (a plan run's error).
+	failed *atomic.Bool
+	// backlog, if set, counts ready nodes no goroutine has taken: helpers leave the
+	// job for them (a plan run's scheduler).
+	backlog *atomic.Int32
+	// sched, if set, is where a helper leaving for the backlog runs nodes.
+	sched *planSched
+
+	forFn func(n, grain int, fn func(lo, hi int)) // j.For
+
+	// One call: fn over n items in chunks of size.
+	fn              func(lo, hi int)
+	n, size, chunks int
+	next            atomic.Int64 // the next chunk
+	active          bool         // a call is running: a nested call runs serially
+	panicked        atomic.Pointer[string]
+
+	// Helpers join call gen while it is open; the caller closes it (see close).
+	gen    uint32
+	state  atomic.Uint64 // gen << 32 | helpers inside the job
+	joined atomic.Int32  // helpers that joined call gen
+	left   chan struct{} // one element per helper that left the job
+}
+
+func newForJob(ctx context.Context, tok *tokens, workers int) *forJob {
+	j := &forJob{ctx: ctx, tok: tok, workers: workers, left: make(chan struct{}, workers)}
+	j.forFn = j.For
+	return j
+}
+
+// parallelFor returns a KernelContext.Parallel drawing on tok (one job per call: for
+// paths where a node's run allocates anyway).
 func parallelFor(ctx context.Context, tok *tokens, workers int) func(n, grain int, fn func(lo, hi int)) {
-	return func(n, grain int, fn func(lo, hi int)) {
-		if n <= 0 {
+	return newForJob(ctx, tok, workers).forFn
+}
+
+// For runs fn over [0, n) in chunks of at least grain items, on this goroutine and the
+// helpers it can get, and returns when every chunk is done.
+func (j *forJob) For(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if j.active { // a chunk calling For again: this goroutine's job is busy
+		j.serial(n, fn)
+		return
+	}
+	grain = max(grain, 1)
+	chunks := min((n+grain-1)/grain, chunksPerWorker*j.workers)
+	size := (n + chunks - 1) / chunks
+	chunks = (n + size - 1) / size
+	if chunks == 1 {
+		j.serial(n, fn)
+		return
+	}
+	j.active = true
+	j.fn, j.n, j.size, j.chunks = fn, n, size, chunks
+	j.next.Store(0)
+	gen := j.gen
+	for h := 1; h < chunks; h++ {
+		id, ok := j.tok.tryAcquire()
+		if !ok {
+			break
+		}
+		handOut(j, id, gen)
+	}
+	j.work(false)
+	j.close()
+	j.fn, j.active = nil, false
+	if p := j.panicked.Swap(nil); p != nil {
+		// Re-raise on the node goroutine, where the executor turns it into an error.
+		panic(kernelPanic(*p))
+	}
+}
+
+func (j *forJob) serial(n int, fn func(lo, hi int)) {
+	if !j.stopped() {
+		fn(0, n)
+	}
+}
+
+func (j *forJob) stopped() bool {
+	return j.ctx.Err() != nil || j.failed != nil && j.failed.Load()
+}
+
+// close ends the call's generation once no helper is inside the job: helpers woken
+// later find the generation over and leave without touching the job, so the caller
+// never waits for a helper to wake, only for those working to finish their chunk.
+func (j *forJob) close() {
+	received := int32(0)
+	for {
+		s := j.state.Load()
+		if uint32(s) == 0 && j.state.CompareAndSwap(s, uint64(j.gen+1)<<32) {
+			break
+		}
+		<-j.left // a helper left: look again
+		received++
+	}
+	// Every helper that joined sends one element: take them all, so that none is
+	// left for the next call.
+	for n := j.joined.Swap(0); received < n; received++ {
+		<-j.left
+	}
+	j.gen++
+}
+
+// do is a helper's part of call gen: its chunks, then the token back, or on to
+// running ready nodes with it when some wait. Either happens before the helper leaves
+// the job, so that when For returns every token its helpers took is free again or
+// counted by the scheduler.
+func (j *forJob) do(id int, gen uint32) {
+	for {
+		s := j.state.Load()
+		if uint32(s>>32) != gen {
+			j.tok.release(id) // the call is over
 			return
 		}
-		if grain < 1 {
-			grain = 1
+		if j.state.CompareAndSwap(s, s+1) {
+			break
 		}
-		chunks := (n + grain - 1) / grain
-		if limit := chunksPerWorker * workers; chunks > limit {
-			chunks = limit
+	}
+	j.joined.Add(1)
+	j.work(true)
+	sched := j.sched
+	runner := sched != nil && j.backlog.Load() > 0 && sched.enlist()
+	if !runner {
+		j.tok.release(id)
+	}
+	j.state.Add(^uint64(0)) // -1: this helper is out
+	j.left <- struct{}{}
+	if runner {
+		sched.runWith(id)
+	}
+}
+
+func (j *forJob) work(helper bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprintf("%v\n%s", r, debug.Stack())
+			j.panicked.CompareAndSwap(nil, &msg)
 		}
-		size := (n + chunks - 1) / chunks
-		chunks = (n + size - 1) / size
-		var next atomic.Int64
-		var panicked atomic.Value
-		work := func(helper bool) {
-			defer func() {
-				if r := recover(); r != nil {
-					panicked.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
-				}
-			}()
-			for ctx.Err() == nil {
-				if helper && tok.waiting.Load() > 0 {
-					return // the caller finishes the chunks; a waiting node gets this token
-				}
-				c := int(next.Add(1)) - 1
-				if c >= chunks {
-					return
-				}
-				lo := c * size
-				fn(lo, min(lo+size, n))
-			}
+	}()
+	for !j.stopped() {
+		if helper && (j.tok.waiting.Load() > 0 || j.backlog != nil && j.backlog.Load() > 0) {
+			return // the caller finishes the chunks; a waiting node gets this token
 		}
-		var wg sync.WaitGroup
-		for h := 1; h < chunks; h++ {
-			id, ok := tok.tryAcquire()
-			if !ok {
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer tok.release(id)
-				work(true)
-			}()
+		c := int(j.next.Add(1)) - 1
+		if c >= j.chunks {
+			return
 		}
-		work(false)
-		wg.Wait()
-		if p := panicked.Load(); p != nil {
-			// Re-raise on the node goroutine, where callKernel turns it into an error.
-			panic(kernelPanic(p.(string)))
-		}
+		lo := c * j.size
+		j.fn(lo, min(lo+j.size, j.n))
 	}
 }
 

@@ -30,6 +30,7 @@ type Stepper struct {
 	kctx   []ops.KernelContext    // per node
 	reuse  []reuse                // per node
 	tok    *tokens
+	job    *forJob // the stepping goroutine's parallel-for, with tok
 	stats  []NodeStat
 }
 
@@ -89,6 +90,7 @@ func (s *Session) NewStepper(state map[string]*ops.Tensor) (*Stepper, error) {
 	}
 	if s.workers > 1 {
 		st.tok = newTokens(s.workers)
+		st.job = newForJob(context.Background(), st.tok, s.workers)
 	}
 	for i := range s.nodes {
 		st.ins[i] = make([]*ops.Tensor, len(s.nodes[i].in))
@@ -147,7 +149,9 @@ func (st *Stepper) Step(ctx context.Context, inputs map[string]*ops.Tensor) (*Re
 			return nil, err
 		}
 		defer st.tok.release(id)
-		par = parallelFor(ctx, st.tok, s.workers)
+		st.job.ctx = ctx
+		defer func() { st.job.ctx = context.Background() }() // do not keep ctx alive
+		par = st.job.forFn
 	}
 	start := time.Now()
 	for i := range s.nodes {
