@@ -31,5 +31,6 @@ func mapFile(path string) ([]byte, func() error, error) {
 	if err != nil {
 		return readFile(path)
 	}
+	adviseHugePages(data)
 	return data, func() error { return syscall.Munmap(data) }, nil
 }

@@ -34,7 +34,8 @@ type Plan struct {
 	// PackedInt8 holds the packed form (panels and column sums) of the constant 8-bit
 	// weights of MatMulInteger and ciuic.DenseInt8.
 	PackedInt8 map[*ir.Value]*ops.PackedInt8
-	// LoadTime is how long Load took (zero for a plan made by Compile).
+	// LoadTime is how long Load took (zero for a plan made by Compile); ciuic run and
+	// bench add the session preparation (exec.NewPlanSession) to it.
 	LoadTime time.Duration
 
 	close func() error

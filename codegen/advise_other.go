@@ -1,0 +1,5 @@
+//go:build !linux
+
+package codegen
+
+func adviseHugePages([]byte) {}
