@@ -284,3 +284,62 @@ func fastDenseInt8Into(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) er
 	}
 	return nil
 }
+
+// fastDequantKernel is DequantizeLinear of i8 or u8 to f32 with a scalar or per-axis
+// scale and zero point: y = float32(x - zp)·scale in float32. That is the reference's
+// float64 (x - zp)·scale rounded to float32, bit for bit: x - zp has at most 9
+// significant bits and scale 24, so the float64 product is exact and both round the
+// exact product once. Blocked quantization and other dtypes go to the reference kernel.
+func fastDequantKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, s, zp := in[0], in[1], input(in, 2)
+	if x.DType != ir.I8 && x.DType != ir.U8 || s.DType != ir.F32 || s.Rank() > 1 || attrs.Int("block_size", 0) != 0 ||
+		zp != nil && (zp.DType != x.DType || zp.Len() != s.Len() || zp.Rank() > 1) {
+		return dequantizeKernel(ctx, in, attrs)
+	}
+	C, inner := 1, x.Len()
+	if s.Len() != 1 {
+		axis, err := normAxis(attrs.Int("axis", 1), x.Rank())
+		if err != nil || x.Shape[axis] != s.Len() {
+			return dequantizeKernel(ctx, in, attrs) // reports the error
+		}
+		C, inner = s.Len(), NumElems(x.Shape[axis+1:])
+	}
+	var zeros [1]int32
+	z := zeros[:]
+	if zp != nil {
+		z = make([]int32, C)
+		for c := range z {
+			if zp.DType == ir.U8 {
+				z[c] = int32(Elems[uint8](zp)[c])
+			} else {
+				z[c] = int32(Elems[int8](zp)[c])
+			}
+		}
+	}
+	y := New(ir.F32, x.Shape...)
+	ys, sc := y.F32(), s.F32()
+	if inner == 0 {
+		return one(y), nil
+	}
+	rows := x.Len() / inner // (outer, channel) pairs, each a contiguous run of inner elements
+	ctx.ParallelFor(rows, max(1, elemGrain/inner), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			c := r % C
+			f, zc := sc[c], z[min(c, len(z)-1)]
+			out := ys[r*inner:][:inner]
+			if x.DType == ir.U8 {
+				for i, q := range Elems[uint8](x)[r*inner:][:inner] {
+					out[i] = float32(int32(q)-zc) * f
+				}
+			} else {
+				for i, q := range Elems[int8](x)[r*inner:][:inner] {
+					out[i] = float32(int32(q)-zc) * f
+				}
+			}
+		}
+	})
+	return one(y), nil
+}

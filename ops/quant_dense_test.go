@@ -240,3 +240,36 @@ func BenchmarkDenseInt8(b *testing.B) {
 		}
 	}
 }
+
+// The fast DequantizeLinear equals the reference (float64) kernel bit for bit.
+func TestDequantizeLinearFastMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	fast, _ := Lookup("", "DequantizeLinear", ir.I8)
+	ref, _ := ReferenceKernel("", "DequantizeLinear")
+	for _, shape := range [][]int{{1}, {3, 17}, {2, 15, 65}, {63, 4}} {
+		for _, dt := range []ir.DType{ir.I8, ir.U8} {
+			x := randInt8Tensor(r, dt, shape...)
+			for axis := -1; axis < len(shape); axis++ {
+				C := 1
+				if axis >= 0 {
+					C = shape[axis]
+				}
+				scale := gemmRand(r, C)
+				scale.F32()[0] = -0.0371 // a negative scale turns zeros into -0
+				zp := randInt8Tensor(r, dt, C)
+				for _, in := range [][]*Tensor{{x, scale}, {x, scale, zp}} {
+					attrs := ir.Attrs{"axis": ir.IntAttr(int64(max(axis, 0)))}
+					want, err := ref(nil, in, attrs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := fast(workers(3), in, attrs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					requireBits(t, fmt.Sprintf("%s%v axis %d, %d inputs", dt, shape, axis, len(in)), got[0], want[0])
+				}
+			}
+		}
+	}
+}

@@ -127,6 +127,8 @@ func TestFastKernelsReplaceReference(t *testing.T) {
 		{"", "MatMulInteger", ir.U8, fastMatMulIntegerKernel},
 		{"", "MatMulInteger", ir.I8, fastMatMulIntegerKernel},
 		{"", "DynamicQuantizeLinear", ir.F32, fastDynQuantKernel},
+		{"", "DequantizeLinear", ir.I8, fastDequantKernel},
+		{"", "DequantizeLinear", ir.U8, fastDequantKernel},
 		{ir.CiuicDomain, "DenseInt8", ir.F32, fastDenseInt8Kernel},
 	} {
 		k, _ := Lookup(c.domain, c.op, c.dt)

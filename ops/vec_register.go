@@ -17,6 +17,7 @@ func init() {
 	Register(ir.CiuicDomain, "RMSNorm", fastRMSNormKernel, ir.F32)
 	Register("", "MatMulInteger", fastMatMulIntegerKernel, ir.U8, ir.I8)
 	Register("", "DynamicQuantizeLinear", fastDynQuantKernel, ir.F32)
+	Register("", "DequantizeLinear", fastDequantKernel, ir.I8, ir.U8)
 	SetInt8Gemm(fastDenseInt8)
 	Register(ir.CiuicDomain, "DenseInt8", fastDenseInt8Kernel, ir.F32)
 	RegisterInto(ir.CiuicDomain, "DenseInt8", fastDenseInt8Into, false, ir.F32)
@@ -39,6 +40,8 @@ func ReferenceKernel(domain, op string) (k Kernel, ok bool) {
 		return matMulIntegerKernel, true
 	case domain == "" && op == "DynamicQuantizeLinear":
 		return dynQuantKernel, true
+	case domain == "" && op == "DequantizeLinear":
+		return dequantizeKernel, true
 	case domain == ir.CiuicDomain && op == "DenseInt8":
 		return denseInt8Kernel, true
 	case domain == "" && op == "MatMul":
