@@ -156,9 +156,9 @@ func TestMatchesReference(t *testing.T) {
 				// A worker that ran something bigger first, and groups in reverse
 				// order, give the same bits.
 				first := append([]float32(nil), h.Y...)
-				big := &Head{S: 300, T: 700, D: 70, Dv: 70, LDQ: 70, LDK: 70, LDV: 70, LDY: 70, Scale: 1,
+				big := &Head{S: 70, T: 700, D: 70, Dv: 70, LDQ: 70, LDK: 70, LDV: 70, LDY: 70, Scale: 1,
 					Rows: &rows{T: 700, left: -1, right: -1}}
-				big.Q, big.K, big.V, big.Y = randSlice(r, 300*70), randSlice(r, 700*70), randSlice(r, 700*70), make([]float32, 300*70)
+				big.Q, big.K, big.V, big.Y = randSlice(r, 70*70), randSlice(r, 700*70), randSlice(r, 700*70), make([]float32, 70*70)
 				run(&w, k, big)
 				for s0 := (sh.S - 1) / GroupQ * GroupQ; s0 >= 0; s0 -= GroupQ {
 					w.Run(k, h, s0, min(sh.S, s0+GroupQ))
