@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,9 +41,6 @@ const (
 	Version      = 2
 	preambleSize = 64
 )
-
-// crcTable is CRC-32C (Castagnoli), computed with SSE4.2 or ARMv8 CRC instructions.
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 type fileHeader struct {
 	Target   Target           `json:"target"`
@@ -323,12 +319,6 @@ func (p *Plan) Encode() ([]byte, error) {
 	out = append(out, w.b...)
 	le.PutUint32(out[48:], checksum(out))
 	return out, nil
-}
-
-// checksum is the CRC-32C of a file's bytes with the checksum field itself left out.
-func checksum(b []byte) uint32 {
-	c := crc32.Update(0, crcTable, b[:48])
-	return crc32.Update(c, crcTable, b[52:])
 }
 
 // WriteFile writes the plan to path atomically (a temporary file in the same folder,

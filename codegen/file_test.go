@@ -3,6 +3,7 @@ package codegen
 import (
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -249,6 +250,51 @@ func FuzzLoad(f *testing.F) {
 			if err := p.Memory.Check(p.Graph); err != nil && p.Memory.Bindings == nil {
 				t.Logf("accepted plan with inconsistent memory: %v", err)
 			}
+		}
+	})
+}
+
+// TestChecksumHalves: the two-goroutine checksum of a large file is the plain CRC-32C
+// with the checksum field left out, for even and odd sizes.
+func TestChecksumHalves(t *testing.T) {
+	for _, n := range []int{parallelCRCBytes, parallelCRCBytes + 1, parallelCRCBytes + 63} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*131 + i>>9)
+		}
+		want := crc32.Update(crc32.Update(0, crcTable, b[:48]), crcTable, b[52:])
+		if got := checksum(b); got != want {
+			t.Errorf("%d bytes: checksum %08x, want %08x", n, got, want)
+		}
+	}
+	for _, split := range []int{0, 1, 7, 100, 4095} {
+		b := []byte("a .ciuic file's bytes, split anywhere, combine to the CRC of the whole; ")
+		b = append(b, make([]byte, 5000)...)
+		a, c := b[:min(split, len(b))], b[min(split, len(b)):]
+		got := crcCombine(crc32.Checksum(a, crcTable), crc32.Checksum(c, crcTable), int64(len(c)))
+		if want := crc32.Checksum(b, crcTable); got != want {
+			t.Errorf("split at %d: combined %08x, want %08x", split, got, want)
+		}
+	}
+}
+
+// BenchmarkChecksum: the load-time check of a 27 MB plan (gpt4l_d256_fp32's size), on
+// one goroutine and as Load does it.
+func BenchmarkChecksum(b *testing.B) {
+	data := make([]byte, 27<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			crc32.Update(crc32.Update(0, crcTable, data[:48]), crcTable, data[52:])
+		}
+	})
+	b.Run("load", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			checksum(data)
 		}
 	})
 }
