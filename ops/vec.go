@@ -4,7 +4,8 @@ import "github.com/ciuic/ciuic/ops/internal/vec"
 
 // VecImpl names the implementation of the vectorised float32 math (exp, erf, tanh,
 // sigmoid, Gelu; used by the fast unary, Softmax and normalization kernels and by the
-// GEMM epilogues): "avx512" or "go".
+// GEMM epilogues): "avx512", "avx2" (only the row kernels of the int8 dequantization
+// and the normalizations in assembly) or "go".
 func VecImpl() string { return vec.Impl() }
 
 // VecImpls lists the implementations this CPU and build can run, best first.

@@ -11,30 +11,41 @@ import (
 
 // useAsm says whether the AVX-512 kernels run; otherwise the Go loops do. The two
 // compute the same formulas, but the assembly fuses multiply-adds, so their last bits
-// can differ: either is chosen for the whole process, never per call.
-var useAsm atomic.Bool
+// can differ: either is chosen for the whole process, never per call. useAVX2 (set
+// only without useAsm) runs the AVX2 row kernels of rows.go, whose results equal the
+// Go loops' and AVX-512's; the other functions then run as Go loops.
+var useAsm, useAVX2 atomic.Bool
 
 func init() {
 	SetImpl(os.Getenv("CIUIC_VEC"))
 }
 
-// Available lists the implementations this CPU and build can run, best first.
+// Available lists the implementations this CPU and build can run, best first:
+// "avx512" (every kernel), "avx2" (the row kernels of rows.go; the math functions in
+// Go) and "go".
 func Available() []string {
+	var a []string
 	if asmAvailable && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
-		return []string{"avx512", "go"}
+		a = append(a, "avx512")
 	}
-	return []string{"go"}
+	if asmAvailable && cpu.X86.HasAVX2 {
+		a = append(a, "avx2")
+	}
+	return append(a, "go")
 }
 
 // Impl names the implementation in use.
 func Impl() string {
-	if useAsm.Load() {
+	switch {
+	case useAsm.Load():
 		return "avx512"
+	case useAVX2.Load():
+		return "avx2"
 	}
 	return "go"
 }
 
-// SetImpl chooses "avx512" or "go"; "" picks the best available.
+// SetImpl chooses "avx512", "avx2" or "go"; "" picks the best available.
 func SetImpl(name string) error {
 	avail := Available()
 	if name == "" {
@@ -43,6 +54,7 @@ func SetImpl(name string) error {
 	for _, a := range avail {
 		if a == name {
 			useAsm.Store(name == "avx512")
+			useAVX2.Store(name == "avx2")
 			return nil
 		}
 	}

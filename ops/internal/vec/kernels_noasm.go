@@ -38,3 +38,23 @@ func normalizeAVX512(n, mask int, dst, src *float32, mean, inv float64, gamma, b
 func normalizeNoBiasAVX512(n, mask int, dst, src *float32, mean, inv float64, gamma *float32) {
 	panic("vec: no assembly")
 }
+
+func dequantAddAVX2(n, mask int, dst *float32, acc, add *int32, scale, bias *float32) {
+	panic("vec: no assembly")
+}
+func dequantAVX2(n, mask int, dst *float32, acc *int32, scale, bias *float32) {
+	panic("vec: no assembly")
+}
+func sumSqAVX2(n, mask int, x *float32) (sum, sq float64) { panic("vec: no assembly") }
+func addSumSqAVX2(n, mask int, dst, x, y *float32) (sum, sq float64) {
+	panic("vec: no assembly")
+}
+func addBiasSumSqAVX2(n, mask int, dst, x, y, bias *float32) (sum, sq float64) {
+	panic("vec: no assembly")
+}
+func normalizeAVX2(n, mask int, dst, src *float32, mean, inv float64, gamma, beta *float32) {
+	panic("vec: no assembly")
+}
+func normalizeNoBiasAVX2(n, mask int, dst, src *float32, mean, inv float64, gamma *float32) {
+	panic("vec: no assembly")
+}

@@ -2,8 +2,8 @@ package vec
 
 import "unsafe"
 
-// Row kernels of the int8 dequantization and the normalizations. The assembly works on
-// blocks of 16 lanes with a masked last block; the Go loops compute the same roundings
+// Row kernels of the int8 dequantization and the normalizations. The assembly (AVX-512,
+// or AVX2 as two halves) works on blocks of 16 lanes with a masked last block; the Go loops compute the same roundings
 // in the same order (the float64 statistics in 16 lanes folded as the assembly folds
 // them; products and sums rounded separately, never fused), so both implementations give
 // the same bits.
@@ -24,13 +24,18 @@ func DequantI32(dst []float32, acc, add []int32, scale, bias []float32) {
 	if n == 0 {
 		return
 	}
-	if useAsm.Load() {
+	if avx512, avx2 := useAsm.Load(), useAVX2.Load(); avx512 || avx2 {
 		full, mask := blocks16(n)
 		d, a, s, b := unsafe.SliceData(dst), unsafe.SliceData(acc), unsafe.SliceData(scale), unsafe.SliceData(bias)
-		if add != nil {
+		switch {
+		case add != nil && avx512:
 			dequantAddAVX512(full, mask, d, a, unsafe.SliceData(add), s, b)
-		} else {
+		case add != nil:
+			dequantAddAVX2(full, mask, d, a, unsafe.SliceData(add), s, b)
+		case avx512:
 			dequantAVX512(full, mask, d, a, s, b)
+		default:
+			dequantAVX2(full, mask, d, a, s, b)
 		}
 		return
 	}
@@ -84,9 +89,12 @@ func fold16(v *[16]float64) float64 {
 
 // SumSq returns the float64 sum and sum of squares of x.
 func SumSq(x []float32) (sum, sq float64) {
-	if useAsm.Load() {
-		full, mask := blocks16(len(x))
+	full, mask := blocks16(len(x))
+	switch {
+	case useAsm.Load():
 		return sumSqAVX512(full, mask, unsafe.SliceData(x))
+	case useAVX2.Load():
+		return sumSqAVX2(full, mask, unsafe.SliceData(x))
 	}
 	var st stats16
 	st.add(x)
@@ -102,13 +110,19 @@ func AddSumSq(dst, x, y, bias []float32) (sum, sq float64) {
 	if bias != nil {
 		bias = bias[:n]
 	}
-	if useAsm.Load() {
+	if avx512, avx2 := useAsm.Load(), useAVX2.Load(); avx512 || avx2 {
 		full, mask := blocks16(n)
 		d, xp, yp := unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y)
-		if bias != nil {
+		switch {
+		case bias != nil && avx512:
 			return addBiasSumSqAVX512(full, mask, d, xp, yp, unsafe.SliceData(bias))
+		case bias != nil:
+			return addBiasSumSqAVX2(full, mask, d, xp, yp, unsafe.SliceData(bias))
+		case avx512:
+			return addSumSqAVX512(full, mask, d, xp, yp)
+		default:
+			return addSumSqAVX2(full, mask, d, xp, yp)
 		}
-		return addSumSqAVX512(full, mask, d, xp, yp)
 	}
 	for j := range dst {
 		v := x[j] + y[j]
@@ -130,13 +144,18 @@ func Normalize(dst, src []float32, mean, inv float64, gamma, beta []float32) {
 	if beta != nil {
 		beta = beta[:n]
 	}
-	if useAsm.Load() {
+	if avx512, avx2 := useAsm.Load(), useAVX2.Load(); avx512 || avx2 {
 		full, mask := blocks16(n)
 		d, s, g := unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(gamma)
-		if beta != nil {
+		switch {
+		case beta != nil && avx512:
 			normalizeAVX512(full, mask, d, s, mean, inv, g, unsafe.SliceData(beta))
-		} else {
+		case beta != nil:
+			normalizeAVX2(full, mask, d, s, mean, inv, g, unsafe.SliceData(beta))
+		case avx512:
 			normalizeNoBiasAVX512(full, mask, d, s, mean, inv, g)
+		default:
+			normalizeNoBiasAVX2(full, mask, d, s, mean, inv, g)
 		}
 		return
 	}

@@ -59,6 +59,41 @@ func normalizeAVX512(n int, mask int, dst *float32, src *float32, mean float64, 
 //go:noescape
 func normalizeNoBiasAVX512(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32)
 
+// dequantAddAVX2 sets dst = float32(acc + add)·scale + bias (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func dequantAddAVX2(n int, mask int, dst *float32, acc *int32, add *int32, scale *float32, bias *float32)
+
+// dequantAVX2 sets dst = float32(acc)·scale + bias (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func dequantAVX2(n int, mask int, dst *float32, acc *int32, scale *float32, bias *float32)
+
+// sumSqAVX2 returns the sum and the sum of squares of a row (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func sumSqAVX2(n int, mask int, x *float32) (sum float64, sq float64)
+
+// addSumSqAVX2 sets dst = x + y and returns its sum and sum of squares (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func addSumSqAVX2(n int, mask int, dst *float32, x *float32, y *float32) (sum float64, sq float64)
+
+// addBiasSumSqAVX2 sets dst = x + y + bias and returns its sum and sum of squares (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func addBiasSumSqAVX2(n int, mask int, dst *float32, x *float32, y *float32, bias *float32) (sum float64, sq float64)
+
+// normalizeAVX2 sets dst = (src - mean)·inv·gamma + beta (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func normalizeAVX2(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32, beta *float32)
+
+// normalizeNoBiasAVX2 sets dst = (src - mean)·inv·gamma (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func normalizeNoBiasAVX2(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32)
+
 // expAVX512 maps n blocks of 16 floats; see package vec.
 //
 //go:noescape

@@ -632,6 +632,725 @@ normalizeNoBiasAVX512_done:
 	VZEROUPPER
 	RET
 
+DATA vecLaneBits<>+0(SB)/4, $0x00000001
+DATA vecLaneBits<>+4(SB)/4, $0x00000002
+DATA vecLaneBits<>+8(SB)/4, $0x00000004
+DATA vecLaneBits<>+12(SB)/4, $0x00000008
+DATA vecLaneBits<>+16(SB)/4, $0x00000010
+DATA vecLaneBits<>+20(SB)/4, $0x00000020
+DATA vecLaneBits<>+24(SB)/4, $0x00000040
+DATA vecLaneBits<>+28(SB)/4, $0x00000080
+DATA vecLaneBits<>+32(SB)/4, $0x00000100
+DATA vecLaneBits<>+36(SB)/4, $0x00000200
+DATA vecLaneBits<>+40(SB)/4, $0x00000400
+DATA vecLaneBits<>+44(SB)/4, $0x00000800
+DATA vecLaneBits<>+48(SB)/4, $0x00001000
+DATA vecLaneBits<>+52(SB)/4, $0x00002000
+DATA vecLaneBits<>+56(SB)/4, $0x00004000
+DATA vecLaneBits<>+60(SB)/4, $0x00008000
+GLOBL vecLaneBits<>(SB), RODATA|NOPTR, $64
+
+// func dequantAddAVX2(n int, mask int, dst *float32, acc *int32, add *int32, scale *float32, bias *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantAddAVX2(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ acc+24(FP), BX
+	MOVQ scale+40(FP), SI
+	MOVQ bias+48(FP), DI
+	MOVQ add+32(FP), R8
+
+dequantAddAVX2_loop:
+	TESTQ     AX, AX
+	JZ        dequantAddAVX2_tail
+	VMOVDQU   (BX), Y0
+	VMOVDQU   32(BX), Y1
+	VMOVDQU   (R8), Y2
+	VMOVDQU   32(R8), Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMOVDQU   (SI), Y2
+	VMOVDQU   32(SI), Y3
+	VMULPS    Y2, Y0, Y0
+	VMULPS    Y3, Y1, Y1
+	VMOVDQU   (DI), Y2
+	VMOVDQU   32(DI), Y3
+	VADDPS    Y2, Y0, Y0
+	VADDPS    Y3, Y1, Y1
+	VMOVDQU   Y0, (DX)
+	VMOVDQU   Y1, 32(DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, R8
+	DECQ      AX
+	JMP       dequantAddAVX2_loop
+
+dequantAddAVX2_tail:
+	TESTQ        CX, CX
+	JZ           dequantAddAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (R8), Y14, Y2
+	VPMASKMOVD   32(R8), Y15, Y3
+	VPADDD       Y2, Y0, Y0
+	VPADDD       Y3, Y1, Y1
+	VCVTDQ2PS    Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y3, Y1, Y1
+	VPMASKMOVD   (DI), Y14, Y2
+	VPMASKMOVD   32(DI), Y15, Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VPMASKMOVD   Y0, Y14, (DX)
+	VPMASKMOVD   Y1, Y15, 32(DX)
+
+dequantAddAVX2_done:
+	VZEROUPPER
+	RET
+
+// func dequantAVX2(n int, mask int, dst *float32, acc *int32, scale *float32, bias *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantAVX2(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ acc+24(FP), BX
+	MOVQ scale+32(FP), SI
+	MOVQ bias+40(FP), DI
+
+dequantAVX2_loop:
+	TESTQ     AX, AX
+	JZ        dequantAVX2_tail
+	VMOVDQU   (BX), Y0
+	VMOVDQU   32(BX), Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMOVDQU   (SI), Y2
+	VMOVDQU   32(SI), Y3
+	VMULPS    Y2, Y0, Y0
+	VMULPS    Y3, Y1, Y1
+	VMOVDQU   (DI), Y2
+	VMOVDQU   32(DI), Y3
+	VADDPS    Y2, Y0, Y0
+	VADDPS    Y3, Y1, Y1
+	VMOVDQU   Y0, (DX)
+	VMOVDQU   Y1, 32(DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	DECQ      AX
+	JMP       dequantAVX2_loop
+
+dequantAVX2_tail:
+	TESTQ        CX, CX
+	JZ           dequantAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VCVTDQ2PS    Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y3, Y1, Y1
+	VPMASKMOVD   (DI), Y14, Y2
+	VPMASKMOVD   32(DI), Y15, Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VPMASKMOVD   Y0, Y14, (DX)
+	VPMASKMOVD   Y1, Y15, 32(DX)
+
+dequantAVX2_done:
+	VZEROUPPER
+	RET
+
+// func sumSqAVX2(n int, mask int, x *float32) (sum float64, sq float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·sumSqAVX2(SB), NOSPLIT, $0-40
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   x+16(FP), DX
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+
+sumSqAVX2_loop:
+	TESTQ        AX, AX
+	JZ           sumSqAVX2_tail
+	VMOVDQU      (DX), Y0
+	VMOVDQU      32(DX), Y1
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X3
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y2, Y6, Y6
+	VMULPD       Y2, Y2, Y0
+	VADDPD       Y0, Y10, Y10
+	VADDPD       Y3, Y7, Y7
+	VMULPD       Y3, Y3, Y0
+	VADDPD       Y0, Y11, Y11
+	VADDPD       Y4, Y8, Y8
+	VMULPD       Y4, Y4, Y0
+	VADDPD       Y0, Y12, Y12
+	VADDPD       Y5, Y9, Y9
+	VMULPD       Y5, Y5, Y0
+	VADDPD       Y0, Y13, Y13
+	ADDQ         $0x40, DX
+	DECQ         AX
+	JMP          sumSqAVX2_loop
+
+sumSqAVX2_tail:
+	TESTQ        CX, CX
+	JZ           sumSqAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (DX), Y14, Y0
+	VPMASKMOVD   32(DX), Y15, Y1
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X3
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y2, Y6, Y6
+	VMULPD       Y2, Y2, Y0
+	VADDPD       Y0, Y10, Y10
+	VADDPD       Y3, Y7, Y7
+	VMULPD       Y3, Y3, Y0
+	VADDPD       Y0, Y11, Y11
+	VADDPD       Y4, Y8, Y8
+	VMULPD       Y4, Y4, Y0
+	VADDPD       Y0, Y12, Y12
+	VADDPD       Y5, Y9, Y9
+	VMULPD       Y5, Y5, Y0
+	VADDPD       Y0, Y13, Y13
+
+sumSqAVX2_done:
+	VADDPD       Y8, Y6, Y6
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X1
+	VADDPD       X1, X6, X6
+	VPERMILPD    $0x01, X6, X1
+	VADDSD       X1, X6, X6
+	MOVSD        X6, sum+24(FP)
+	VADDPD       Y12, Y10, Y10
+	VADDPD       Y13, Y11, Y11
+	VADDPD       Y11, Y10, Y10
+	VEXTRACTF128 $0x01, Y10, X1
+	VADDPD       X1, X10, X10
+	VPERMILPD    $0x01, X10, X1
+	VADDSD       X1, X10, X10
+	MOVSD        X10, sq+32(FP)
+	VZEROUPPER
+	RET
+
+// func addSumSqAVX2(n int, mask int, dst *float32, x *float32, y *float32) (sum float64, sq float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·addSumSqAVX2(SB), NOSPLIT, $0-56
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   dst+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   y+32(FP), SI
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+
+addSumSqAVX2_loop:
+	TESTQ        AX, AX
+	JZ           addSumSqAVX2_tail
+	VMOVDQU      (BX), Y0
+	VMOVDQU      32(BX), Y1
+	VMOVDQU      (SI), Y2
+	VMOVDQU      32(SI), Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VMOVDQU      Y0, (DX)
+	VMOVDQU      Y1, 32(DX)
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X3
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y2, Y6, Y6
+	VMULPD       Y2, Y2, Y0
+	VADDPD       Y0, Y10, Y10
+	VADDPD       Y3, Y7, Y7
+	VMULPD       Y3, Y3, Y0
+	VADDPD       Y0, Y11, Y11
+	VADDPD       Y4, Y8, Y8
+	VMULPD       Y4, Y4, Y0
+	VADDPD       Y0, Y12, Y12
+	VADDPD       Y5, Y9, Y9
+	VMULPD       Y5, Y5, Y0
+	VADDPD       Y0, Y13, Y13
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	DECQ         AX
+	JMP          addSumSqAVX2_loop
+
+addSumSqAVX2_tail:
+	TESTQ        CX, CX
+	JZ           addSumSqAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VPMASKMOVD   Y0, Y14, (DX)
+	VPMASKMOVD   Y1, Y15, 32(DX)
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X3
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y2, Y6, Y6
+	VMULPD       Y2, Y2, Y0
+	VADDPD       Y0, Y10, Y10
+	VADDPD       Y3, Y7, Y7
+	VMULPD       Y3, Y3, Y0
+	VADDPD       Y0, Y11, Y11
+	VADDPD       Y4, Y8, Y8
+	VMULPD       Y4, Y4, Y0
+	VADDPD       Y0, Y12, Y12
+	VADDPD       Y5, Y9, Y9
+	VMULPD       Y5, Y5, Y0
+	VADDPD       Y0, Y13, Y13
+
+addSumSqAVX2_done:
+	VADDPD       Y8, Y6, Y6
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X1
+	VADDPD       X1, X6, X6
+	VPERMILPD    $0x01, X6, X1
+	VADDSD       X1, X6, X6
+	MOVSD        X6, sum+40(FP)
+	VADDPD       Y12, Y10, Y10
+	VADDPD       Y13, Y11, Y11
+	VADDPD       Y11, Y10, Y10
+	VEXTRACTF128 $0x01, Y10, X1
+	VADDPD       X1, X10, X10
+	VPERMILPD    $0x01, X10, X1
+	VADDSD       X1, X10, X10
+	MOVSD        X10, sq+48(FP)
+	VZEROUPPER
+	RET
+
+// func addBiasSumSqAVX2(n int, mask int, dst *float32, x *float32, y *float32, bias *float32) (sum float64, sq float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·addBiasSumSqAVX2(SB), NOSPLIT, $0-64
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   dst+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   y+32(FP), SI
+	MOVQ   bias+40(FP), DI
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+
+addBiasSumSqAVX2_loop:
+	TESTQ        AX, AX
+	JZ           addBiasSumSqAVX2_tail
+	VMOVDQU      (BX), Y0
+	VMOVDQU      32(BX), Y1
+	VMOVDQU      (SI), Y2
+	VMOVDQU      32(SI), Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VMOVDQU      (DI), Y2
+	VMOVDQU      32(DI), Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VMOVDQU      Y0, (DX)
+	VMOVDQU      Y1, 32(DX)
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X3
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y2, Y6, Y6
+	VMULPD       Y2, Y2, Y0
+	VADDPD       Y0, Y10, Y10
+	VADDPD       Y3, Y7, Y7
+	VMULPD       Y3, Y3, Y0
+	VADDPD       Y0, Y11, Y11
+	VADDPD       Y4, Y8, Y8
+	VMULPD       Y4, Y4, Y0
+	VADDPD       Y0, Y12, Y12
+	VADDPD       Y5, Y9, Y9
+	VMULPD       Y5, Y5, Y0
+	VADDPD       Y0, Y13, Y13
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	ADDQ         $0x40, DI
+	DECQ         AX
+	JMP          addBiasSumSqAVX2_loop
+
+addBiasSumSqAVX2_tail:
+	TESTQ        CX, CX
+	JZ           addBiasSumSqAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VPMASKMOVD   (DI), Y14, Y2
+	VPMASKMOVD   32(DI), Y15, Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VPMASKMOVD   Y0, Y14, (DX)
+	VPMASKMOVD   Y1, Y15, 32(DX)
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X3
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y2, Y6, Y6
+	VMULPD       Y2, Y2, Y0
+	VADDPD       Y0, Y10, Y10
+	VADDPD       Y3, Y7, Y7
+	VMULPD       Y3, Y3, Y0
+	VADDPD       Y0, Y11, Y11
+	VADDPD       Y4, Y8, Y8
+	VMULPD       Y4, Y4, Y0
+	VADDPD       Y0, Y12, Y12
+	VADDPD       Y5, Y9, Y9
+	VMULPD       Y5, Y5, Y0
+	VADDPD       Y0, Y13, Y13
+
+addBiasSumSqAVX2_done:
+	VADDPD       Y8, Y6, Y6
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X1
+	VADDPD       X1, X6, X6
+	VPERMILPD    $0x01, X6, X1
+	VADDSD       X1, X6, X6
+	MOVSD        X6, sum+48(FP)
+	VADDPD       Y12, Y10, Y10
+	VADDPD       Y13, Y11, Y11
+	VADDPD       Y11, Y10, Y10
+	VEXTRACTF128 $0x01, Y10, X1
+	VADDPD       X1, X10, X10
+	VPERMILPD    $0x01, X10, X1
+	VADDSD       X1, X10, X10
+	MOVSD        X10, sq+56(FP)
+	VZEROUPPER
+	RET
+
+// func normalizeAVX2(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32, beta *float32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·normalizeAVX2(SB), NOSPLIT, $0-64
+	MOVQ         n+0(FP), AX
+	MOVQ         mask+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVQ         src+24(FP), BX
+	MOVQ         gamma+48(FP), SI
+	MOVSD        mean+32(FP), X0
+	VBROADCASTSD X0, Y12
+	MOVSD        inv+40(FP), X0
+	VBROADCASTSD X0, Y13
+	MOVQ         beta+56(FP), DI
+
+normalizeAVX2_loop:
+	TESTQ        AX, AX
+	JZ           normalizeAVX2_tail
+	VMOVDQU      (BX), Y0
+	VMOVDQU      32(BX), Y1
+	VMOVDQU      (SI), Y2
+	VMOVDQU      32(SI), Y3
+	VMOVDQU      (DI), Y4
+	VMOVDQU      32(DI), Y5
+	VCVTPS2PD    X0, Y6
+	VCVTPS2PD    X2, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPS2PD    X4, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X10
+	VEXTRACTF128 $0x01, Y0, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y2, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y4, X8
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y10, Y10
+	VCVTPS2PD    X1, Y6
+	VCVTPS2PD    X3, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPS2PD    X5, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X11
+	VEXTRACTF128 $0x01, Y1, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y3, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y5, X8
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y11, Y11
+	VMOVDQU      Y10, (DX)
+	VMOVDQU      Y11, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	ADDQ         $0x40, DI
+	DECQ         AX
+	JMP          normalizeAVX2_loop
+
+normalizeAVX2_tail:
+	TESTQ        CX, CX
+	JZ           normalizeAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VPMASKMOVD   (DI), Y14, Y4
+	VPMASKMOVD   32(DI), Y15, Y5
+	VCVTPS2PD    X0, Y6
+	VCVTPS2PD    X2, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPS2PD    X4, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X10
+	VEXTRACTF128 $0x01, Y0, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y2, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y4, X8
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y10, Y10
+	VCVTPS2PD    X1, Y6
+	VCVTPS2PD    X3, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPS2PD    X5, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X11
+	VEXTRACTF128 $0x01, Y1, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y3, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y5, X8
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y8, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y11, Y11
+	VPMASKMOVD   Y10, Y14, (DX)
+	VPMASKMOVD   Y11, Y15, 32(DX)
+
+normalizeAVX2_done:
+	VZEROUPPER
+	RET
+
+// func normalizeNoBiasAVX2(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·normalizeNoBiasAVX2(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         mask+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVQ         src+24(FP), BX
+	MOVQ         gamma+48(FP), SI
+	MOVSD        mean+32(FP), X0
+	VBROADCASTSD X0, Y12
+	MOVSD        inv+40(FP), X0
+	VBROADCASTSD X0, Y13
+
+normalizeNoBiasAVX2_loop:
+	TESTQ        AX, AX
+	JZ           normalizeNoBiasAVX2_tail
+	VMOVDQU      (BX), Y0
+	VMOVDQU      32(BX), Y1
+	VMOVDQU      (SI), Y2
+	VMOVDQU      32(SI), Y3
+	VCVTPS2PD    X0, Y6
+	VCVTPS2PD    X2, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X10
+	VEXTRACTF128 $0x01, Y0, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y2, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y10, Y10
+	VCVTPS2PD    X1, Y6
+	VCVTPS2PD    X3, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X11
+	VEXTRACTF128 $0x01, Y1, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y3, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y11, Y11
+	VMOVDQU      Y10, (DX)
+	VMOVDQU      Y11, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	DECQ         AX
+	JMP          normalizeNoBiasAVX2_loop
+
+normalizeNoBiasAVX2_tail:
+	TESTQ        CX, CX
+	JZ           normalizeNoBiasAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VCVTPS2PD    X0, Y6
+	VCVTPS2PD    X2, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X10
+	VEXTRACTF128 $0x01, Y0, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y2, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y10, Y10
+	VCVTPS2PD    X1, Y6
+	VCVTPS2PD    X3, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X11
+	VEXTRACTF128 $0x01, Y1, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y3, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y12, Y6, Y6
+	VMULPD       Y13, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X9
+	VINSERTF128  $0x01, X9, Y11, Y11
+	VPMASKMOVD   Y10, Y14, (DX)
+	VPMASKMOVD   Y11, Y15, 32(DX)
+
+normalizeNoBiasAVX2_done:
+	VZEROUPPER
+	RET
+
 // func expAVX512(n int, dst *float32, src *float32)
 // Requires: AVX, AVX512F
 TEXT ·expAVX512(SB), NOSPLIT, $0-24

@@ -305,6 +305,7 @@ func rowKernels() {
 	addSumSq("addBiasSumSqAVX512", true)
 	normalize("normalizeAVX512", true)
 	normalize("normalizeNoBiasAVX512", false)
+	rowKernelsAVX2()
 }
 
 // blocks emits the loop over n full blocks, advancing ptrs by 64 bytes each, then the
@@ -519,6 +520,264 @@ func normalize(name string, withBeta bool) {
 		VCVTPD2PS(Z2, Y2)
 		VINSERTF32X8(U8(1), Y2, Z1, Z1)
 		store(tail, Z1, Mem{Base: dst})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// rowKernelsAVX2 emits the row kernels for AVX2: the same interface, blocks of 16 lanes
+// as two ymm halves, the partial block with VMASKMOVPS/VPMASKMOVD (which also suppress
+// faults on the masked lanes), and the statistics in the same 16 float64 lanes folded
+// in the same order, so that the results equal the AVX-512 kernels' and the Go loops'.
+func rowKernelsAVX2() {
+	laneBits = GLOBL("vecLaneBits", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(1<<i))
+	}
+	dequantAVX2("dequantAddAVX2", true)
+	dequantAVX2("dequantAVX2", false)
+	sumSqAVX2()
+	addSumSqAVX2("addSumSqAVX2", false)
+	addSumSqAVX2("addBiasSumSqAVX2", true)
+	normalizeAVX2("normalizeAVX2", true)
+	normalizeAVX2("normalizeNoBiasAVX2", false)
+}
+
+// laneBits holds 1<<i in 32-bit lane i (i < 16): the tail mask's bits spread over lanes.
+var laneBits Mem
+
+// blocksAVX2 is blocks with the tail's lane masks in Y14 (lanes 0-7) and Y15 (8-15):
+// all ones where the lane's bit of mask is set.
+func blocksAVX2(name string, n, mask Register, ptrs []Register, body func(tail bool)) {
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_tail"))
+	body(false)
+	for _, p := range ptrs {
+		ADDQ(U8(64), p)
+	}
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_tail")
+	TESTQ(mask, mask)
+	JZ(LabelRef(name + "_done"))
+	VMOVD(mask.(GPVirtual).As32(), X14)
+	VPBROADCASTD(X14, Y14)
+	VMOVDQA(Y14, Y15)
+	VPAND(laneBits, Y14, Y14)
+	VPCMPEQD(laneBits, Y14, Y14)
+	VPAND(laneBits.Offset(32), Y15, Y15)
+	VPCMPEQD(laneBits.Offset(32), Y15, Y15)
+	body(true)
+	Label(name + "_done")
+}
+
+// load2 moves 16 lanes from m to lo and hi (in a tail block only the masked lanes, the
+// others zeroed).
+func load2(tail bool, m Mem, lo, hi VecPhysical) {
+	if tail {
+		VPMASKMOVD(m, Y14, lo)
+		VPMASKMOVD(m.Offset(32), Y15, hi)
+	} else {
+		VMOVDQU(m, lo)
+		VMOVDQU(m.Offset(32), hi)
+	}
+}
+
+// store2 moves lo and hi to 16 lanes at m (in a tail block only the masked lanes).
+func store2(tail bool, lo, hi VecPhysical, m Mem) {
+	if tail {
+		VPMASKMOVD(lo, Y14, m)
+		VPMASKMOVD(hi, Y15, m.Offset(32))
+	} else {
+		VMOVDQU(lo, m)
+		VMOVDQU(hi, m.Offset(32))
+	}
+}
+
+func dequantAVX2(name string, withAdd bool) {
+	sig := "func(n, mask int, dst *float32, acc *int32, scale, bias *float32)"
+	if withAdd {
+		sig = "func(n, mask int, dst *float32, acc, add *int32, scale, bias *float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst = float32(acc%s)·scale + bias (n blocks of 16, then the lanes in mask); see package vec.", name, map[bool]string{true: " + add", false: ""}[withAdd]))
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, acc := Load(Param("dst"), GP64()), Load(Param("acc"), GP64())
+	scale, bias := Load(Param("scale"), GP64()), Load(Param("bias"), GP64())
+	ptrs := []Register{dst, acc, scale, bias}
+	var add Register
+	if withAdd {
+		add = Load(Param("add"), GP64())
+		ptrs = append(ptrs, add)
+	}
+	blocksAVX2(name, n, mask, ptrs, func(tail bool) {
+		load2(tail, Mem{Base: acc}, Y0, Y1)
+		if withAdd {
+			load2(tail, Mem{Base: add}, Y2, Y3)
+			VPADDD(Y2, Y0, Y0)
+			VPADDD(Y3, Y1, Y1)
+		}
+		VCVTDQ2PS(Y0, Y0)
+		VCVTDQ2PS(Y1, Y1)
+		load2(tail, Mem{Base: scale}, Y2, Y3)
+		VMULPS(Y2, Y0, Y0)
+		VMULPS(Y3, Y1, Y1)
+		load2(tail, Mem{Base: bias}, Y2, Y3)
+		VADDPS(Y2, Y0, Y0)
+		VADDPS(Y3, Y1, Y1)
+		store2(tail, Y0, Y1, Mem{Base: dst})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// quarter sets dst (ymm) to the float64 values of lanes 4k..4k+3 of src's 8 (k 0 or 1).
+func quarter(src VecPhysical, k int, dst VecPhysical) {
+	if k == 0 {
+		VCVTPS2PD(src.(Vec).AsX(), dst)
+		return
+	}
+	VEXTRACTF128(U8(1), src, dst.(Vec).AsX())
+	VCVTPS2PD(dst.(Vec).AsX(), dst)
+}
+
+// statsAVX2 accumulates the 16 lanes of Y0 (0-7) and Y1 (8-15), widened to float64, into
+// Y6-Y9 (sums of lanes 0-3, 4-7, 8-11, 12-15) and Y10-Y13 (sums of squares; a product
+// of float32s is exact in float64, so multiply-then-add rounds as the Go loop does).
+func statsAVX2() {
+	quarter(Y0, 0, Y2)
+	quarter(Y0, 1, Y3)
+	quarter(Y1, 0, Y4)
+	quarter(Y1, 1, Y5)
+	for i, z := range []VecPhysical{Y2, Y3, Y4, Y5} {
+		VADDPD(z, []VecPhysical{Y6, Y7, Y8, Y9}[i], []VecPhysical{Y6, Y7, Y8, Y9}[i])
+		VMULPD(z, z, Y0)
+		VADDPD(Y0, []VecPhysical{Y10, Y11, Y12, Y13}[i], []VecPhysical{Y10, Y11, Y12, Y13}[i])
+	}
+}
+
+// foldStatsAVX2 returns the sums of Y6-Y9 and Y10-Y13 folded in fold16's order: lanes i
+// and i+8, then i and i+4, i and i+2, 0 and 1.
+func foldStatsAVX2() {
+	for i, r := range [][4]VecPhysical{{Y6, Y7, Y8, Y9}, {Y10, Y11, Y12, Y13}} {
+		VADDPD(r[2], r[0], r[0]) // lanes 0-3 + 8-11
+		VADDPD(r[3], r[1], r[1]) // lanes 4-7 + 12-15
+		VADDPD(r[1], r[0], r[0])
+		VEXTRACTF128(U8(1), r[0], X1)
+		x := r[0].(Vec).AsX()
+		VADDPD(X1, x, x)
+		VPERMILPD(U8(1), x, X1)
+		VADDSD(X1, x, x)
+		Store(x, ReturnIndex(i))
+	}
+}
+
+func clearStatsAVX2() {
+	for _, z := range []VecPhysical{Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13} {
+		VXORPD(z, z, z)
+	}
+}
+
+func sumSqAVX2() {
+	const name = "sumSqAVX2"
+	TEXT(name, NOSPLIT, "func(n, mask int, x *float32) (sum, sq float64)")
+	Pragma("noescape")
+	Doc(name + " returns the sum and the sum of squares of a row (n blocks of 16, then the lanes in mask); see package vec.")
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	x := Load(Param("x"), GP64())
+	clearStatsAVX2()
+	blocksAVX2(name, n, mask, []Register{x}, func(tail bool) {
+		load2(tail, Mem{Base: x}, Y0, Y1)
+		statsAVX2()
+	})
+	foldStatsAVX2()
+	VZEROUPPER()
+	RET()
+}
+
+func addSumSqAVX2(name string, withBias bool) {
+	sig := "func(n, mask int, dst, x, y *float32) (sum, sq float64)"
+	what := "x + y"
+	if withBias {
+		sig = "func(n, mask int, dst, x, y, bias *float32) (sum, sq float64)"
+		what = "x + y + bias"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(name + " sets dst = " + what + " and returns its sum and sum of squares (n blocks of 16, then the lanes in mask); see package vec.")
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, x, y := Load(Param("dst"), GP64()), Load(Param("x"), GP64()), Load(Param("y"), GP64())
+	ptrs := []Register{dst, x, y}
+	var bias Register
+	if withBias {
+		bias = Load(Param("bias"), GP64())
+		ptrs = append(ptrs, bias)
+	}
+	clearStatsAVX2()
+	blocksAVX2(name, n, mask, ptrs, func(tail bool) {
+		load2(tail, Mem{Base: x}, Y0, Y1)
+		load2(tail, Mem{Base: y}, Y2, Y3)
+		VADDPS(Y2, Y0, Y0)
+		VADDPS(Y3, Y1, Y1)
+		if withBias {
+			load2(tail, Mem{Base: bias}, Y2, Y3)
+			VADDPS(Y2, Y0, Y0)
+			VADDPS(Y3, Y1, Y1)
+		}
+		store2(tail, Y0, Y1, Mem{Base: dst})
+		statsAVX2()
+	})
+	foldStatsAVX2()
+	VZEROUPPER()
+	RET()
+}
+
+func normalizeAVX2(name string, withBeta bool) {
+	sig := "func(n, mask int, dst, src *float32, mean, inv float64, gamma *float32)"
+	if withBeta {
+		sig = "func(n, mask int, dst, src *float32, mean, inv float64, gamma, beta *float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(name + " sets dst = (src - mean)·inv·gamma" + map[bool]string{true: " + beta", false: ""}[withBeta] + " (n blocks of 16, then the lanes in mask); see package vec.")
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, src, gamma := Load(Param("dst"), GP64()), Load(Param("src"), GP64()), Load(Param("gamma"), GP64())
+	VBROADCASTSD(Load(Param("mean"), XMM()), Y12)
+	VBROADCASTSD(Load(Param("inv"), XMM()), Y13)
+	ptrs := []Register{dst, src, gamma}
+	var beta Register
+	if withBeta {
+		beta = Load(Param("beta"), GP64())
+		ptrs = append(ptrs, beta)
+	}
+	blocksAVX2(name, n, mask, ptrs, func(tail bool) {
+		load2(tail, Mem{Base: src}, Y0, Y1)
+		load2(tail, Mem{Base: gamma}, Y2, Y3)
+		if withBeta {
+			load2(tail, Mem{Base: beta}, Y4, Y5)
+		}
+		out := []VecPhysical{Y10, Y11}
+		for q := 0; q < 4; q++ {
+			h, k := q/2, q%2
+			quarter([]VecPhysical{Y0, Y1}[h], k, Y6)
+			quarter([]VecPhysical{Y2, Y3}[h], k, Y7)
+			VSUBPD(Y12, Y6, Y6)
+			VMULPD(Y13, Y6, Y6)
+			VMULPD(Y7, Y6, Y6)
+			if withBeta {
+				quarter([]VecPhysical{Y4, Y5}[h], k, Y8)
+				VADDPD(Y8, Y6, Y6)
+			}
+			if k == 0 {
+				VCVTPD2PSY(Y6, out[h].(Vec).AsX())
+			} else {
+				VCVTPD2PSY(Y6, X9)
+				VINSERTF128(U8(1), X9, out[h], out[h])
+			}
+		}
+		store2(tail, Y10, Y11, Mem{Base: dst})
 	})
 	VZEROUPPER()
 	RET()
