@@ -273,3 +273,38 @@ func TestDequantizeLinearFastMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// GatherInt8's into-variant writes what its kernel returns and allocates nothing.
+func TestGatherInt8Into(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	tab, sc := randInt8Tensor(r, ir.I8, 50, 17), gemmRand(r, 50)
+	into, _, ok := LookupInto(ir.CiuicDomain, "GatherInt8", ir.I8)
+	if !ok {
+		t.Fatal("GatherInt8 has no into-variant")
+	}
+	for _, idx := range []*Tensor{
+		MustFromSlice([]int{2, 3}, []int64{0, 49, -1, 7, 7, 3}),
+		MustFromSlice([]int{4}, []int32{5, -50, 12, 0}),
+	} {
+		in := []*Tensor{tab, sc, idx}
+		want, err := Run(ir.CiuicDomain, "GatherInt8", in, nil, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []*Tensor{garbage(want[0])}
+		run := func() {
+			if err := into(nil, in, out, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		requireBits(t, fmt.Sprintf("GatherInt8 %v", idx.Shape), out[0], want[0])
+		if n := testing.AllocsPerRun(20, run); n != 0 && !raceEnabled {
+			t.Errorf("GatherInt8 %v: %v allocations per call", idx.Shape, n)
+		}
+	}
+	bad := []*Tensor{tab, sc, MustFromSlice([]int{1}, []int64{50})}
+	if err := into(nil, bad, []*Tensor{New(ir.F32, 1, 17)}, nil); err == nil {
+		t.Error("index 50 of 50 rows: no error")
+	}
+}
