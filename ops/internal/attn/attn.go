@@ -146,7 +146,17 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 	for jp := 0; jp < np; jp++ {
 		pan := w.kp[jp*nr*D:][:nr*D]
 		cols := min(nr, n-jp*nr)
-		for j := 0; j < cols; j++ {
+		j := 0
+		// Four keys at a time: four contiguous stores per d rather than one scattered.
+		for ; j+4 <= cols; j += 4 {
+			k := h.K[(lo+jp*nr+j)*h.LDK:]
+			r0, r1, r2, r3 := k[:D], k[h.LDK:][:D], k[2*h.LDK:][:D], k[3*h.LDK:][:D]
+			for d := range D {
+				p := pan[d*nr+j:][:4]
+				p[0], p[1], p[2], p[3] = r0[d], r1[d], r2[d], r3[d]
+			}
+		}
+		for ; j < cols; j++ {
 			for d, x := range h.K[(lo+jp*nr+j)*h.LDK:][:D] {
 				pan[d*nr+j] = x
 			}
