@@ -8,7 +8,9 @@
 package gemm
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -142,12 +144,16 @@ type mulJob struct {
 
 	kc, mpb, npb, mpanels, npanels, nblocks int
 
-	packFn, runFn func(lo, hi int)
+	// A is packed by the workers of the product itself (packShare): panels are
+	// claimed with packNext, and packDone counts those finished.
+	packNext, packDone atomic.Int32
+
+	runFn func(lo, hi int)
 }
 
 var mulJobs = sync.Pool{New: func() any {
 	j := new(mulJob)
-	j.packFn, j.runFn = j.packA, j.run
+	j.runFn = j.run
 	return j
 }}
 
@@ -197,7 +203,8 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 	j.mpanels = (M + mr - 1) / mr
 	j.npanels = (N + nr - 1) / nr
 	j.ap = grow(j.ap, j.mpanels*mr*K)
-	par.run(j.mpanels, max(1, (1<<14)/max(1, K*mr)), j.packFn)
+	j.packNext.Store(0)
+	j.packDone.Store(0)
 
 	// Work items: blocks of mb rows × nb columns, each done by one worker, over all of K.
 	j.mpb = mb / mr // M panels per block
@@ -214,15 +221,37 @@ func Mul(par Parallel, a A, b *Packed, c C, epi *Epilogue) {
 	mulJobs.Put(j)
 }
 
-func (j *mulJob) packA(lo, hi int) {
-	mr, K := j.b.kern.MR, j.b.K
-	for ip := lo; ip < hi; ip++ {
-		packAPanel(j.ap[ip*mr*K:][:mr*K], j.a, ip*mr, mr, K)
+// packShare packs A panels until none is left to claim, then waits for those others
+// claimed. Packing inside the product's own parallel loop, rather than in a loop of its
+// own before it, saves a fork and join per product, which for the small products of a
+// transformer (a 128×256×256 Dense is tens of microseconds) costs as much as packing.
+// A worker only waits for panels being packed by workers that are running.
+func (j *mulJob) packShare() {
+	n := int32(j.mpanels)
+	if j.packDone.Load() == n {
+		return
 	}
+	for {
+		ip := int(j.packNext.Add(1)) - 1
+		if ip >= j.mpanels {
+			break
+		}
+		j.packPanel(ip)
+	}
+	for j.packDone.Load() < n {
+		runtime.Gosched() // the packing worker may share this thread
+	}
+}
+
+func (j *mulJob) packPanel(ip int) {
+	defer j.packDone.Add(1) // even if packing panics (the parallel-for reports it): nobody waits forever
+	mr, K := j.b.kern.MR, j.b.K
+	packAPanel(j.ap[ip*mr*K:][:mr*K], j.a, ip*mr, mr, K)
 }
 
 // run computes work items [lo, hi).
 func (j *mulJob) run(lo, hi int) {
+	j.packShare()
 	a, b, c, epi, ap := j.a, j.b, j.c, j.pepi, j.ap
 	kern := b.kern
 	M, N, K := a.M, b.N, b.K
