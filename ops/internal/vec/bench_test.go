@@ -65,3 +65,25 @@ func BenchmarkRows(b *testing.B) {
 	}
 	SetImpl("")
 }
+
+func BenchmarkQuantizeU8(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randRow(r, 128*256, 0)
+	q := make([]uint8, len(x))
+	for _, impl := range Available() {
+		SetImpl(impl)
+		b.Run(impl+"/MinMax", func(b *testing.B) {
+			for b.Loop() {
+				MinMax(x)
+			}
+			b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+		b.Run(impl+"/QuantizeU8", func(b *testing.B) {
+			for b.Loop() {
+				QuantizeU8(q, x, 0.03, 128)
+			}
+			b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+	}
+	SetImpl("")
+}
