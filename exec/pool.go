@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -125,9 +126,10 @@ func (h *helper) next() handoff {
 			return w
 		default:
 		}
-		if i%64 == 63 && time.Since(start) > spinFor {
+		if i%16 == 15 && time.Since(start) > spinFor {
 			return <-h.wake
 		}
+		runtime.Gosched() // other goroutines of this thread run meanwhile
 	}
 }
 
@@ -165,14 +167,13 @@ type forJob struct {
 	panicked        atomic.Pointer[string]
 
 	// Helpers join call gen while it is open; the caller closes it (see close).
-	gen    uint32
-	state  atomic.Uint64 // gen << 32 | helpers inside the job
-	joined atomic.Int32  // helpers that joined call gen
-	left   chan struct{} // one element per helper that left the job
+	gen   uint32
+	state atomic.Uint64 // gen << 32 | waitBit | helpers inside the job
+	left  chan struct{} // the last helper out wakes the caller sleeping in close
 }
 
 func newForJob(ctx context.Context, tok *tokens, workers int) *forJob {
-	j := &forJob{ctx: ctx, tok: tok, workers: workers, left: make(chan struct{}, workers)}
+	j := &forJob{ctx: ctx, tok: tok, workers: workers, left: make(chan struct{}, 1)}
 	j.forFn = j.For
 	return j
 }
@@ -231,23 +232,39 @@ func (j *forJob) stopped() bool {
 	return j.ctx.Err() != nil || j.failed != nil && j.failed.Load()
 }
 
+// The job's state word: the open call's generation in the high half, then a bit set
+// while the caller sleeps waiting for helpers, then how many helpers are inside.
+const (
+	waitBit   = 1 << 31
+	countMask = waitBit - 1
+)
+
 // close ends the call's generation once no helper is inside the job: helpers woken
 // later find the generation over and leave without touching the job, so the caller
-// never waits for a helper to wake, only for those working to finish their chunk.
+// never waits for a helper to wake, only for those working to finish their chunk. It
+// polls for spinFor first (a chunk ends within microseconds), then sleeps until the
+// last helper out wakes it.
 func (j *forJob) close() {
-	received := int32(0)
-	for {
+	closed := uint64(j.gen+1) << 32
+	var start time.Time
+	for i := 0; ; i++ {
 		s := j.state.Load()
-		if uint32(s) == 0 && j.state.CompareAndSwap(s, uint64(j.gen+1)<<32) {
-			break
+		if s&countMask == 0 {
+			if j.state.CompareAndSwap(s, closed) {
+				break
+			}
+			continue
 		}
-		<-j.left // a helper left: look again
-		received++
-	}
-	// Every helper that joined sends one element: take them all, so that none is
-	// left for the next call.
-	for n := j.joined.Swap(0); received < n; received++ {
-		<-j.left
+		if i == 0 {
+			start = time.Now()
+		}
+		if i%16 != 15 || time.Since(start) < spinFor {
+			runtime.Gosched() // a helper may share this thread
+			continue
+		}
+		if j.state.CompareAndSwap(s, s|waitBit) {
+			<-j.left
+		}
 	}
 	j.gen++
 }
@@ -267,15 +284,15 @@ func (j *forJob) do(id int, gen uint32) {
 			break
 		}
 	}
-	j.joined.Add(1)
 	j.work(true)
 	sched := j.sched
 	runner := sched != nil && j.backlog.Load() > 0 && sched.enlist()
 	if !runner {
 		j.tok.release(id)
 	}
-	j.state.Add(^uint64(0)) // -1: this helper is out
-	j.left <- struct{}{}
+	if s := j.state.Add(^uint64(0)); s&countMask == 0 && s&waitBit != 0 { // -1: this helper is out
+		j.left <- struct{}{} // the last one out wakes the caller
+	}
 	if runner {
 		sched.runWith(id)
 	}
