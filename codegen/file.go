@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 	"unsafe"
@@ -727,6 +728,11 @@ func decodePlan(h *fileHeader, weights []byte) (*Plan, error) {
 		if fp.Offset < 0 || fp.Offset%Align != 0 || fp.Bytes < 0 || fp.Offset > int64(len(weights)) || fp.Bytes > int64(len(weights))-fp.Offset ||
 			fp.Sums < 0 || fp.Sums%Align != 0 || fp.Sums > int64(len(weights)) || sumBytes > int64(len(weights))-fp.Sums {
 			return nil, fmt.Errorf("packed int8 %s: data [%d, +%d) or column sums [%d, +%d) outside the weights", c, fp.Offset, fp.Bytes, fp.Sums, sumBytes)
+		}
+		if !slices.Contains(ops.GemmInt8Impls(), fp.Impl) {
+			// The CPU has the features (CheckHost) but this build lacks the kernel (purego):
+			// exec.NewPlanSession packs the raw weights for the kernel it has instead.
+			continue
 		}
 		var data []int8
 		if fp.Bytes > 0 {
