@@ -25,13 +25,17 @@
 //     called by exec.NewSession; PackB/PackBTransposed and Gemm for direct use.
 //   - Exp, Erf, Tanh, Sigmoid, Gelu (f32) and the GEMM epilogues: float32 approximations
 //     (package internal/vec, AVX-512) within 1e-6 relative of the float64 reference;
-//     Softmax on the last axis with them. LayerNormalization and ciuic.RMSNorm keep the
-//     reference's arithmetic, without its float64 copies.
-//   - Int8: an exact u8×s8→s32 GEMM (AVX-512 VNNI VPDPBUSD; Go elsewhere) behind
-//     MatMulInteger (identical to the reference) and ciuic.DenseInt8 (SetInt8Gemm).
-//     DynamicQuantizeLinear (f32 to u8) has a parallel kernel with the reference's
-//     exact results. On AVX2-only CPUs the int8 GEMM runs in Go: VPMADDUBSW saturates
-//     u8·s8 pair sums to int16, exact only for 7-bit weights (see internal/gemm/int8.go).
+//     Softmax on the last axis with them. LayerNormalization, ciuic.SkipLayerNorm and
+//     ciuic.RMSNorm: vector row kernels (internal/vec, AVX-512 and AVX2) with float64
+//     statistics in a fixed lane order, within 1e-5 relative of the reference (not bit
+//     for bit: a different summation order); kernel and into-variant share them.
+//   - ciuic.Attention and ciuic.SparseAttention: one tiled engine (internal/attn) on the
+//     GEMM microkernels, streaming softmax, tiles no query keeps skipped.
+//   - Int8: an exact u8×s8→s32 GEMM (AVX-512 VNNI VPDPBUSD; AVX2 widening to 16 bits
+//     and VPMADDWD, never VPMADDUBSW's saturating pair sums; Go elsewhere) behind
+//     MatMulInteger (identical to the reference) and ciuic.DenseInt8, whose dequantizing
+//     epilogue is a vector kernel (vec.DequantI32). DynamicQuantizeLinear and
+//     DequantizeLinear have vector kernels with the reference's exact results.
 //
 // The int8 GEMM for quantized layers:
 //
