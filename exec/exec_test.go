@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ciuic/ciuic/codegen"
 	"github.com/ciuic/ciuic/frontend/text"
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops"
@@ -30,6 +31,20 @@ func session(t *testing.T, src string, opts Options) *Session {
 	s, err := NewSession(parse(t, src), opts)
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)
+	}
+	return s
+}
+
+// planSession compiles src to a plan and makes a session of it.
+func planSession(t *testing.T, src string, opts Options) *Session {
+	t.Helper()
+	p, err := codegen.Compile(parse(t, src), codegen.Options{})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	s, err := NewPlanSession(p, opts)
+	if err != nil {
+		t.Fatalf("NewPlanSession: %v", err)
 	}
 	return s
 }
@@ -228,20 +243,27 @@ const slowChain = `graph g(x: f32[4]) -> (y) {
 }`
 
 func TestCancel(t *testing.T) {
-	for _, workers := range []int{1, 2} {
+	for _, c := range []struct {
+		workers int
+		plan    bool
+	}{{1, false}, {2, false}, {2, true}} { // one-worker plan runs check between nodes only
+		workers := c.workers
 		s := session(t, slowChain, Options{Workers: workers})
+		if c.plan {
+			s = planSession(t, slowChain, Options{Workers: workers})
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(30*time.Millisecond, cancel)
 		start := time.Now()
 		_, err := s.Run(ctx, map[string]*ops.Tensor{"x": filled(4)})
 		took := time.Since(start)
 		if !errors.Is(err, context.Canceled) {
-			t.Errorf("workers=%d: err = %v, want context.Canceled", workers, err)
+			t.Errorf("workers=%d, plan %v: err = %v, want context.Canceled", workers, c.plan, err)
 		}
 		// Uncanceled, the chain takes 3*2000*slowItem/workers >= 600ms. A chunk is at
 		// most 2000/(4*workers) items (100ms with one worker).
 		if took > 300*time.Millisecond {
-			t.Errorf("workers=%d: cancellation took %v", workers, took)
+			t.Errorf("workers=%d, plan %v: cancellation took %v", workers, c.plan, took)
 		}
 	}
 }
@@ -300,14 +322,25 @@ func TestWorkerBudget(t *testing.T) {
 	src.WriteString("  %y = Sum(%b0, %b1, %b2, %b3, %b4, %b5, %b6, %b7)\n}")
 	for _, workers := range []int{1, 3} {
 		s := session(t, src.String(), Options{Workers: workers})
-		resetBusy()
-		out, err := s.Run(context.Background(), map[string]*ops.Tensor{"x": f32([]int{2}, 1, 2)})
+		// The same graph compiled to a plan: its scheduler and helpers keep the budget too.
+		p, err := codegen.Compile(parse(t, src.String()), codegen.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantTensor(t, "y", out["y"], f32([]int{2}, 8, 16))
-		if got := maxBusy.Load(); got > int64(workers) || (workers > 1 && got < 2) {
-			t.Errorf("workers=%d: %d goroutines busy at once", workers, got)
+		ps, err := NewPlanSession(p, Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []*Session{s, ps, ps} { // twice: the plan's run state is reused
+			resetBusy()
+			out, err := s.Run(context.Background(), map[string]*ops.Tensor{"x": f32([]int{2}, 1, 2)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantTensor(t, "y", out["y"], f32([]int{2}, 8, 16))
+			if got := maxBusy.Load(); got > int64(workers) || (workers > 1 && got < 2) {
+				t.Errorf("workers=%d, plan %v: %d goroutines busy at once", workers, s.plan != nil, got)
+			}
 		}
 	}
 	// A single node gets the whole budget for its parallel-for.

@@ -356,18 +356,8 @@ func (pe *planExec) execute(ctx context.Context, s *Session, in []*ops.Tensor, o
 		stats = make([]NodeStat, len(s.nodes))
 	}
 	if s.workers == 1 {
-		for i := range s.nodes {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			t0 := time.Since(start)
-			st.kctx[i] = ops.KernelContext{NumOutputs: len(s.nodes[i].out)}
-			if err := pe.runNode(s, st, i, &st.kctx[i]); err != nil {
-				return nil, err
-			}
-			if stats != nil {
-				stats[i] = NodeStat{Node: s.nodes[i].n, Start: t0, End: time.Since(start)}
-			}
+		if err := pe.serial(ctx, s, st, start, stats); err != nil {
+			return nil, err
 		}
 	} else if err := pe.parallel(ctx, s, st, start, stats); err != nil {
 		return nil, err
@@ -479,6 +469,26 @@ func (pe *planExec) runNode(s *Session, st *planState, i int, kctx *ops.KernelCo
 	return nil
 }
 
+// serial runs the nodes in graph order on this goroutine, with no parallel-for: the
+// kernels' loops then run without building closures (see ops' serial), so that a run
+// allocates nothing. A canceled run stops between nodes.
+func (pe *planExec) serial(ctx context.Context, s *Session, st *planState, start time.Time, stats []NodeStat) error {
+	for i := range s.nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t0 := time.Since(start)
+		st.kctx[i] = ops.KernelContext{NumOutputs: len(s.nodes[i].out)}
+		if err := pe.runNode(s, st, i, &st.kctx[i]); err != nil {
+			return err
+		}
+		if stats != nil {
+			stats[i] = NodeStat{Node: s.nodes[i].n, Start: t0, End: time.Since(start)}
+		}
+	}
+	return ctx.Err()
+}
+
 // planSched runs a plan's nodes with several workers: dependency counts (data and
 // memory), a depth-first ready stack, and the run's tokens. It belongs to one run
 // state and is reused by its runs, so a run allocates nothing: no goroutine per node,
@@ -499,13 +509,14 @@ type planSched struct {
 	backlog atomic.Int32 // len(ready), for helpers of parallel-fors
 	jobs    []*forJob    // per token id: the parallel-for of the goroutine holding it
 
-	mu      sync.Mutex
-	deps    []int
-	ready   []int
-	left    int // nodes not finished
-	running int // goroutines running nodes
-	err     error
-	done    chan struct{} // one element when running drops to 0 with the run over
+	mu       sync.Mutex
+	deps     []int
+	ready    []int
+	left     int // nodes not finished
+	running  int // goroutines running nodes
+	starting int // runners started by spread that have not taken a node yet
+	err      error
+	done     chan struct{} // one element when running drops to 0 with the run over
 }
 
 func newPlanSched(pe *planExec, s *Session, st *planState) *planSched {
@@ -538,14 +549,14 @@ func (pe *planExec) parallel(ctx context.Context, s *Session, st *planState, sta
 		ps.ready = append(ps.ready, l.initial[k])
 	}
 	ps.backlog.Store(int32(len(ps.ready)))
-	ps.left, ps.running, ps.err = len(s.nodes), 1, nil
+	ps.left, ps.running, ps.starting, ps.err = len(s.nodes), 1, 0, nil
 	// A run state serves one run at a time, so every token is free but those a helper
 	// woken too late for a parallel-for of the last run has not given back yet.
 	id, err := st.tok.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	ps.runWith(id)
+	ps.runWith(id, false)
 	<-ps.done
 	for _, j := range ps.jobs {
 		j.ctx = context.Background() // do not keep the caller's context alive
@@ -558,9 +569,13 @@ func (pe *planExec) parallel(ctx context.Context, s *Session, st *planState, sta
 }
 
 // runWith runs ready nodes with token id until there are none, then releases the
-// token. The caller counts as running (ps.running includes it).
-func (ps *planSched) runWith(id int) {
+// token. The caller counts as running (ps.running includes it); fresh says it was
+// started for a node by spread and has not taken one yet.
+func (ps *planSched) runWith(id int, fresh bool) {
 	ps.mu.Lock()
+	if fresh {
+		ps.starting--
+	}
 	for {
 		if ps.err == nil {
 			if err := ps.ctx.Err(); err != nil {
@@ -572,7 +587,7 @@ func (ps *planSched) runWith(id int) {
 		}
 		i := ps.ready[len(ps.ready)-1]
 		ps.ready = ps.ready[:len(ps.ready)-1]
-		ps.backlog.Store(int32(len(ps.ready)))
+		ps.spread()
 		ps.mu.Unlock()
 
 		t0 := time.Since(ps.start)
@@ -600,15 +615,6 @@ func (ps *planSched) runWith(id int) {
 				ps.ready = append(ps.ready, c)
 			}
 		}
-		// This goroutine takes the top node; others run the rest with free tokens.
-		for extra := len(ps.ready) - 1; extra > 0; extra-- {
-			hid, ok := ps.st.tok.tryAcquire()
-			if !ok {
-				break
-			}
-			ps.running++
-			handOut(runnerTask{ps}, hid, 0)
-		}
 		ps.backlog.Store(int32(len(ps.ready)))
 	}
 	ps.running--
@@ -620,11 +626,26 @@ func (ps *planSched) runWith(id int) {
 	}
 }
 
+// spread starts a runner, with a free token, for each ready node no runner is about
+// to take, and publishes the backlog. Caller holds ps.mu.
+func (ps *planSched) spread() {
+	for len(ps.ready) > ps.starting {
+		id, ok := ps.st.tok.tryAcquire()
+		if !ok {
+			break
+		}
+		ps.running++
+		ps.starting++
+		handOut(runnerTask{ps}, id, 0)
+	}
+	ps.backlog.Store(int32(len(ps.ready) - ps.starting))
+}
+
 // enlist counts the caller, a helper holding a token, as a runner if ready nodes wait.
 func (ps *planSched) enlist() bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.err != nil || len(ps.ready) == 0 || ps.running == 0 {
+	if ps.err != nil || len(ps.ready) <= ps.starting || ps.running == 0 {
 		return false
 	}
 	ps.running++
@@ -642,7 +663,7 @@ func (ps *planSched) fail(err error) {
 // runnerTask is a helper's turn at running nodes.
 type runnerTask struct{ ps *planSched }
 
-func (r runnerTask) do(id int, _ uint32) { r.ps.runWith(id) }
+func (r runnerTask) do(id int, _ uint32) { r.ps.runWith(id, true) }
 
 // ExecuteInto runs a session made from a plan with inputs in graph-input order and
 // copies the outputs into outs (graph-output order), which the caller allocated with

@@ -294,7 +294,7 @@ func (j *forJob) do(id int, gen uint32) {
 		j.left <- struct{}{} // the last one out wakes the caller
 	}
 	if runner {
-		sched.runWith(id)
+		sched.runWith(id, false)
 	}
 }
 
