@@ -148,7 +148,11 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 		pan := w.kp[jp*nr*D:][:nr*D]
 		cols := min(nr, n-jp*nr)
 		j := 0
-		// Four keys at a time: four contiguous stores per d rather than one scattered.
+		// Eight keys at a time, transposed in registers (vec.Transpose8); then four:
+		// four contiguous stores per d rather than one scattered.
+		for ; j+8 <= cols; j += 8 {
+			vec.Transpose8(pan[j:], nr, h.K[(lo+jp*nr+j)*h.LDK:], h.LDK, D, 1)
+		}
 		for ; j+4 <= cols; j += 4 {
 			k := h.K[(lo+jp*nr+j)*h.LDK:]
 			r0, r1, r2, r3 := k[:D], k[h.LDK:][:D], k[2*h.LDK:][:D], k[3*h.LDK:][:D]
@@ -177,10 +181,18 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 		pan := w.vp[jp*w.nk*nr:][:w.nk*nr]
 		j0 := jp * nr
 		cols := min(nr, Dv-j0)
-		for t := 0; t < n; t++ {
-			d := pan[t*nr:][:nr]
-			copy(d, h.V[(lo+t)*h.LDV+j0:][:cols])
-			clear(d[cols:])
+		if cols == 16 && nr == 16 {
+			// Whole rows of 16 as array assignments: copy's call costs more than the
+			// move of 64 bytes.
+			for t := 0; t < n; t++ {
+				*(*[16]float32)(pan[t*16:]) = *(*[16]float32)(h.V[(lo+t)*h.LDV+j0:])
+			}
+		} else {
+			for t := 0; t < n; t++ {
+				d := pan[t*nr:][:nr]
+				copy(d, h.V[(lo+t)*h.LDV+j0:][:cols])
+				clear(d[cols:])
+			}
 		}
 		clear(pan[n*nr:])
 	}
@@ -224,10 +236,7 @@ func (w *Worker) block(h *Head, s0, s1 int) {
 			continue
 		}
 		inv := 1 / w.l[i]
-		acc := w.acc[i*lda:][:len(out)]
-		for j, a := range acc {
-			out[j] = a * inv
-		}
+		vec.Scale(out, w.acc[i*lda:][:len(out)], inv)
 	}
 }
 
@@ -339,27 +348,15 @@ func fill(x []float32, v float32) {
 
 // packA packs n rows of K values (row i at src[i·ld:]), times scale, as one panel of
 // the layout the microkernel reads (K groups of mr values), rows past n zero. The six-
-// and eight-row panels of the AVX2 and AVX-512 kernels are written in order from six or
-// eight row streams: several times faster than scattering row by row.
+// and eight-row panels of the AVX2 and AVX-512 kernels are transposed in registers
+// (package vec): several times faster than scattering row by row.
 func packA(dst, src []float32, ld, n, mr, K int, scale float32) {
 	dst = dst[:mr*K]
 	switch {
 	case n == 6 && mr == 6:
-		r0, r1, r2 := src[:K], src[ld:][:K], src[2*ld:][:K]
-		r3, r4, r5 := src[3*ld:][:K], src[4*ld:][:K], src[5*ld:][:K]
-		for k := range K {
-			d := dst[k*6:][:6]
-			d[0], d[1], d[2] = r0[k]*scale, r1[k]*scale, r2[k]*scale
-			d[3], d[4], d[5] = r3[k]*scale, r4[k]*scale, r5[k]*scale
-		}
+		vec.PackA6(dst, src, ld, K, scale)
 	case n == 8 && mr == 8:
-		r0, r1, r2, r3 := src[:K], src[ld:][:K], src[2*ld:][:K], src[3*ld:][:K]
-		r4, r5, r6, r7 := src[4*ld:][:K], src[5*ld:][:K], src[6*ld:][:K], src[7*ld:][:K]
-		for k := range K {
-			d := dst[k*8:][:8]
-			d[0], d[1], d[2], d[3] = r0[k]*scale, r1[k]*scale, r2[k]*scale, r3[k]*scale
-			d[4], d[5], d[6], d[7] = r4[k]*scale, r5[k]*scale, r6[k]*scale, r7[k]*scale
-		}
+		vec.Transpose8(dst, 8, src, ld, K, scale)
 	default:
 		if n < mr {
 			clear(dst)

@@ -58,3 +58,11 @@ func normalizeAVX2(n, mask int, dst, src *float32, mean, inv float64, gamma, bet
 func normalizeNoBiasAVX2(n, mask int, dst, src *float32, mean, inv float64, gamma *float32) {
 	panic("vec: no assembly")
 }
+
+func transpose8AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale float32) {
+	panic("vec: no assembly")
+}
+func transpose6AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale float32) {
+	panic("vec: no assembly")
+}
+func scaleAVX2(n int, dst, src *float32, c float32) { panic("vec: no assembly") }

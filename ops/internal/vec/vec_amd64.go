@@ -94,6 +94,21 @@ func normalizeAVX2(n int, mask int, dst *float32, src *float32, mean float64, in
 //go:noescape
 func normalizeNoBiasAVX2(n int, mask int, dst *float32, src *float32, mean float64, inv float64, gamma *float32)
 
+// transpose8AVX2 sets dst[k·ldd+i] = src[i·lds+k]·scale for i < 8, k < 8n; see package vec.
+//
+//go:noescape
+func transpose8AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale float32)
+
+// transpose6AVX2 sets dst[k·ldd+i] = src[i·lds+k]·scale for i < 6, k < 8n; see package vec.
+//
+//go:noescape
+func transpose6AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale float32)
+
+// scaleAVX2 sets dst = src·c over n blocks of 32 floats; see package vec.
+//
+//go:noescape
+func scaleAVX2(n int, dst *float32, src *float32, c float32)
+
 // expAVX512 maps n blocks of 16 floats; see package vec.
 //
 //go:noescape

@@ -1351,6 +1351,175 @@ normalizeNoBiasAVX2_done:
 	VZEROUPPER
 	RET
 
+// func transpose8AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·transpose8AVX2(SB), NOSPLIT, $0-44
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         ldd+16(FP), DX
+	MOVQ         src+24(FP), BX
+	MOVQ         lds+32(FP), SI
+	MOVSS        scale+40(FP), X0
+	VBROADCASTSS X0, Y15
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, SI
+	LEAQ         (SI)(SI*2), DI
+	LEAQ         (BX)(SI*4), R8
+	LEAQ         (DX)(DX*2), R9
+
+transpose8AVX2_loop:
+	TESTQ      AX, AX
+	JZ         transpose8AVX2_done
+	VMULPS     (BX), Y15, Y0
+	VMULPS     (BX)(SI*1), Y15, Y1
+	VMULPS     (BX)(SI*2), Y15, Y2
+	VMULPS     (BX)(DI*1), Y15, Y3
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VMULPS     (R8), Y15, Y4
+	VMULPS     (R8)(SI*1), Y15, Y5
+	VMULPS     (R8)(SI*2), Y15, Y6
+	VMULPS     (R8)(DI*1), Y15, Y7
+	VUNPCKLPS  Y5, Y4, Y8
+	VUNPCKHPS  Y5, Y4, Y9
+	VUNPCKLPS  Y7, Y6, Y10
+	VUNPCKHPS  Y7, Y6, Y11
+	VSHUFPS    $0x44, Y10, Y8, Y4
+	VSHUFPS    $0xee, Y10, Y8, Y5
+	VSHUFPS    $0x44, Y11, Y9, Y6
+	VSHUFPS    $0xee, Y11, Y9, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VMOVUPS    Y8, (CX)
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VMOVUPS    Y9, (CX)(DX*1)
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VMOVUPS    Y10, (CX)(DX*2)
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VMOVUPS    Y11, (CX)(R9*1)
+	LEAQ       (CX)(DX*4), CX
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VMOVUPS    Y12, (CX)
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VMOVUPS    Y13, (CX)(DX*1)
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VMOVUPS    Y14, (CX)(DX*2)
+	VPERM2F128 $0x31, Y7, Y3, Y8
+	VMOVUPS    Y8, (CX)(R9*1)
+	LEAQ       (CX)(DX*4), CX
+	ADDQ       $0x20, BX
+	ADDQ       $0x20, R8
+	DECQ       AX
+	JMP        transpose8AVX2_loop
+
+transpose8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func transpose6AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·transpose6AVX2(SB), NOSPLIT, $0-44
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         ldd+16(FP), DX
+	MOVQ         src+24(FP), BX
+	MOVQ         lds+32(FP), SI
+	MOVSS        scale+40(FP), X0
+	VBROADCASTSS X0, Y15
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, SI
+	LEAQ         (SI)(SI*2), DI
+	LEAQ         (BX)(SI*4), R8
+	LEAQ         (DX)(DX*2), R9
+
+transpose6AVX2_loop:
+	TESTQ      AX, AX
+	JZ         transpose6AVX2_done
+	VMULPS     (BX), Y15, Y0
+	VMULPS     (BX)(SI*1), Y15, Y1
+	VMULPS     (BX)(SI*2), Y15, Y2
+	VMULPS     (BX)(DI*1), Y15, Y3
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VMULPS     (R8), Y15, Y4
+	VMULPS     (R8)(SI*1), Y15, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VUNPCKLPS  Y5, Y4, Y8
+	VUNPCKHPS  Y5, Y4, Y9
+	VUNPCKLPS  Y7, Y6, Y10
+	VUNPCKHPS  Y7, Y6, Y11
+	VSHUFPS    $0x44, Y10, Y8, Y4
+	VSHUFPS    $0xee, Y10, Y8, Y5
+	VSHUFPS    $0x44, Y11, Y9, Y6
+	VSHUFPS    $0xee, Y11, Y9, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VMOVUPS    Y8, (CX)
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VMOVUPS    Y9, (CX)(DX*1)
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VMOVUPS    Y10, (CX)(DX*2)
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VMOVUPS    Y11, (CX)(R9*1)
+	LEAQ       (CX)(DX*4), CX
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VMOVUPS    Y12, (CX)
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VMOVUPS    Y13, (CX)(DX*1)
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VMOVUPS    Y14, (CX)(DX*2)
+	VPERM2F128 $0x31, Y7, Y3, Y8
+	VMOVUPS    Y8, (CX)(R9*1)
+	LEAQ       (CX)(DX*4), CX
+	ADDQ       $0x20, BX
+	ADDQ       $0x20, R8
+	DECQ       AX
+	JMP        transpose6AVX2_loop
+
+transpose6AVX2_done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(n int, dst *float32, src *float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVSS        c+24(FP), X0
+	VBROADCASTSS X0, Y15
+
+scaleAVX2_loop:
+	TESTQ   AX, AX
+	JZ      scaleAVX2_done
+	VMULPS  (DX), Y15, Y0
+	VMULPS  32(DX), Y15, Y1
+	VMULPS  64(DX), Y15, Y2
+	VMULPS  96(DX), Y15, Y3
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	ADDQ    $0x80, DX
+	ADDQ    $0x80, CX
+	DECQ    AX
+	JMP     scaleAVX2_loop
+
+scaleAVX2_done:
+	VZEROUPPER
+	RET
+
 // func expAVX512(n int, dst *float32, src *float32)
 // Requires: AVX, AVX512F
 TEXT ·expAVX512(SB), NOSPLIT, $0-24

@@ -39,6 +39,7 @@ func vecKernels() {
 	softmaxKernels()
 	quantKernels()
 	rowKernels()
+	packKernelsAVX2()
 	unary("expAVX512", func(k *vk, x VecPhysical) VecPhysical { k.exp(x, Z1, Z2, Z3); return Z3 })
 	unary("erfAVX512", func(k *vk, x VecPhysical) VecPhysical { k.erf(x, Z1, Z2, Z3); return Z3 })
 	unary("tanhAVX512", func(k *vk, x VecPhysical) VecPhysical { k.tanh(x, Z1, Z2, Z3); return Z3 })
@@ -779,6 +780,141 @@ func normalizeAVX2(name string, withBeta bool) {
 		}
 		store2(tail, Y10, Y11, Mem{Base: dst})
 	})
+	VZEROUPPER()
+	RET()
+}
+
+// packKernelsAVX2 emits the data movement of the attention engine (ops/internal/attn):
+// transposes that pack operands for the GEMM microkernels, and a scaled copy. They only
+// move floats and multiply each by one float32 (one rounding, as in Go), so they give
+// the Go loops' bits; AVX2 (sixteen Y registers, no AVX-512) runs on every x86 that
+// runs the GEMM kernels.
+func packKernelsAVX2() {
+	transposeAVX2("transpose8AVX2", 8)
+	transposeAVX2("transpose6AVX2", 6)
+	scaleAVX2()
+}
+
+// transposeAVX2 emits func(n int, dst *float32, ldd int, src *float32, lds int, scale
+// float32): for k < 8n and i < rows, dst[k·ldd + i] = src[i·lds + k]·scale, 8×8 blocks
+// transposed in registers (unpack, shuffle, swap halves). Each k gets an 8-float store:
+// with 6 rows, lanes 6 and 7 are garbage, which the next k's store overwrites when ldd
+// is 6 (the caller keeps the last block's 2 extra floats inside dst).
+func transposeAVX2(name string, rows int) {
+	TEXT(name, NOSPLIT, "func(n int, dst *float32, ldd int, src *float32, lds int, scale float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[k·ldd+i] = src[i·lds+k]·scale for i < %d, k < 8n; see package vec.", name, rows))
+	n := Load(Param("n"), GP64())
+	dst, ldd := Load(Param("dst"), GP64()), Load(Param("ldd"), GP64())
+	src, lds := Load(Param("src"), GP64()), Load(Param("lds"), GP64())
+	VBROADCASTSS(Load(Param("scale"), XMM()), Y15)
+	SHLQ(U8(2), ldd)
+	SHLQ(U8(2), lds)
+	// Row pointers: src, src+lds, src+2lds, src+3lds; rows 4-7 from src4 = src+4lds.
+	lds3 := GP64()
+	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
+	src4 := GP64()
+	LEAQ(Mem{Base: src, Index: lds, Scale: 4}, src4)
+	ldd3 := GP64()
+	LEAQ(Mem{Base: ldd, Index: ldd, Scale: 2}, ldd3)
+	row := func(base Register, i int) Mem {
+		switch i {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: lds, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: lds, Scale: 2}
+		}
+		return Mem{Base: base, Index: lds3, Scale: 1}
+	}
+	// half transposes the four rows in a..a+3 (Y registers) into u0..u3 in place, with
+	// t..t+3 scratch: u_j holds column j of the rows in its low half, column j+4 in its
+	// high half.
+	half := func(r [4]VecPhysical, t [4]VecPhysical) {
+		VUNPCKLPS(r[1], r[0], t[0])
+		VUNPCKHPS(r[1], r[0], t[1])
+		VUNPCKLPS(r[3], r[2], t[2])
+		VUNPCKHPS(r[3], r[2], t[3])
+		VSHUFPS(U8(0x44), t[2], t[0], r[0])
+		VSHUFPS(U8(0xee), t[2], t[0], r[1])
+		VSHUFPS(U8(0x44), t[3], t[1], r[2])
+		VSHUFPS(U8(0xee), t[3], t[1], r[3])
+	}
+	lo := [4]VecPhysical{Y0, Y1, Y2, Y3}
+	hi := [4]VecPhysical{Y4, Y5, Y6, Y7}
+	tmp := [4]VecPhysical{Y8, Y9, Y10, Y11}
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	for i := 0; i < 4; i++ {
+		VMULPS(row(src, i), Y15, lo[i])
+	}
+	half(lo, tmp)
+	for i := 0; i < 4; i++ {
+		if 4+i < rows {
+			VMULPS(row(src4, i), Y15, hi[i])
+		} else {
+			VXORPS(hi[i], hi[i], hi[i])
+		}
+	}
+	half(hi, tmp)
+	// Column k: the low halves of lo[k], hi[k] (k < 4), the high halves (k >= 4),
+	// stored in order of k (with 6 rows each store overlaps the next).
+	out := []VecPhysical{Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y8}
+	d := dst
+	for k := 0; k < 8; k++ {
+		imm := U8(0x20)
+		if k >= 4 {
+			imm = U8(0x31)
+		}
+		VPERM2F128(imm, hi[k%4], lo[k%4], out[k])
+		switch k % 4 {
+		case 0:
+			VMOVUPS(out[k], Mem{Base: d})
+		case 1:
+			VMOVUPS(out[k], Mem{Base: d, Index: ldd, Scale: 1})
+		case 2:
+			VMOVUPS(out[k], Mem{Base: d, Index: ldd, Scale: 2})
+		case 3:
+			VMOVUPS(out[k], Mem{Base: d, Index: ldd3, Scale: 1})
+			LEAQ(Mem{Base: d, Index: ldd, Scale: 4}, d)
+		}
+	}
+	ADDQ(U8(32), src)
+	ADDQ(U8(32), src4)
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// scaleAVX2 emits func(n int, dst, src *float32, c float32): dst = src·c over n blocks
+// of 32 floats.
+func scaleAVX2() {
+	const name = "scaleAVX2"
+	TEXT(name, NOSPLIT, "func(n int, dst, src *float32, c float32)")
+	Pragma("noescape")
+	Doc(name + " sets dst = src·c over n blocks of 32 floats; see package vec.")
+	n := Load(Param("n"), GP64())
+	dst, src := Load(Param("dst"), GP64()), Load(Param("src"), GP64())
+	VBROADCASTSS(Load(Param("c"), XMM()), Y15)
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	ys := []VecPhysical{Y0, Y1, Y2, Y3}
+	for i, y := range ys {
+		VMULPS(Mem{Base: src, Disp: 32 * i}, Y15, y)
+	}
+	for i, y := range ys {
+		VMOVUPS(y, Mem{Base: dst, Disp: 32 * i})
+	}
+	ADDQ(U8(128), src)
+	ADDQ(U8(128), dst)
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
