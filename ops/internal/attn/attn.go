@@ -325,18 +325,18 @@ func (w *Worker) weights(h *Head, row []float32, i, s, t0, from, t1 int) {
 		next = hi
 	}
 	fill(row[next-t0:], ninf)
-	_, mx := vec.MinMax(row)
-	if mx == ninf {
-		clear(row) // nothing kept here (or all masked): this tile adds nothing to the row
+	m, sum := vec.MaxExpSubSum(row, row, w.m[i])
+	if m == ninf {
+		clear(row) // nothing kept yet (or all masked): this tile adds nothing to the row
 		w.corr[i] = 1
 		return
 	}
-	m := max(w.m[i], mx)
+	// A tile whose keys are all dropped gives zero weights and c = e^0 = 1: the row's
+	// l and acc stay as they were.
 	c := float32(0)
 	if w.m[i] != ninf {
 		c = float32(math.Exp(float64(w.m[i] - m)))
 	}
-	sum := vec.ExpSubSum(row, row, m)
 	w.m[i], w.l[i], w.corr[i] = m, w.l[i]*c+sum, c
 }
 

@@ -106,3 +106,64 @@ func TestScale(t *testing.T) {
 		sameAcross(t, fmt.Sprintf("Scale n=%d", n), got)
 	}
 }
+
+// TestMaxExpSubSum: the fused step equals the maximum followed by ExpSubSum, bit for
+// bit, on every implementation; it is accurate; with nothing kept it writes nothing.
+func TestMaxExpSubSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	ninf := float32(math.Inf(-1))
+	for _, n := range []int{0, 1, 3, 15, 16, 17, 31, 63, 65, 128} {
+		src := randRow(r, n, 0)
+		for i := 0; i < n; i += 5 {
+			src[i] = ninf // dropped keys
+		}
+		for _, m := range []float32{ninf, -10, 0.5, 10} {
+			eachImpl(t, func(t *testing.T) bool {
+				dst := filled(n)
+				mx, sum := MaxExpSubSum(dst, src, m)
+				want := m
+				for _, v := range src {
+					want = max(want, v)
+				}
+				if mx != want {
+					t.Fatalf("n=%d m=%v: mx = %v, want %v", n, m, mx, want)
+				}
+				ref := filled(n)
+				refSum := float32(0)
+				if want != ninf {
+					refSum = ExpSubSum(ref, src, want)
+				}
+				if sum != refSum {
+					t.Fatalf("n=%d m=%v: sum = %v, ExpSubSum gives %v", n, m, sum, refSum)
+				}
+				exact := 0.0
+				for i := range dst {
+					if math.Float32bits(dst[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("n=%d m=%v: dst[%d] = %v, ExpSubSum gives %v", n, m, i, dst[i], ref[i])
+					}
+					if want != ninf {
+						exact += math.Exp(float64(src[i]) - float64(want))
+					}
+				}
+				if d := math.Abs(float64(sum) - exact); d > 1e-6*(1+exact) {
+					t.Fatalf("n=%d m=%v: sum = %v, want %v", n, m, sum, exact)
+				}
+				return true
+			})
+		}
+	}
+	// Every key dropped: mx is -Inf, dst untouched, the sum 0.
+	for _, n := range []int{1, 16, 33} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = ninf
+		}
+		eachImpl(t, func(t *testing.T) bool {
+			dst := filled(n)
+			if mx, sum := MaxExpSubSum(dst, src, ninf); mx != ninf || sum != 0 || dst[n-1] != sentinel || dst[0] != sentinel {
+				t.Fatalf("n=%d all dropped: mx %v sum %v dst %v", n, mx, sum, dst)
+			}
+			return true
+		})
+	}
+}

@@ -66,3 +66,6 @@ func transpose6AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale f
 	panic("vec: no assembly")
 }
 func scaleAVX2(n int, dst, src *float32, c float32) { panic("vec: no assembly") }
+func maxExpSubSumAVX512(n int, dst, src *float32, m float32) (mx, sum float32) {
+	panic("vec: no assembly")
+}

@@ -14,6 +14,11 @@ func maxAVX512(n int, src *float32) float32
 //go:noescape
 func expSubSumAVX512(n int, dst *float32, src *float32, m float32) float32
 
+// maxExpSubSumAVX512 sets mx = max(m, src) and, unless mx is -Inf, dst = e^(src-mx) over n blocks of 16 floats, returning their sum; see package vec.
+//
+//go:noescape
+func maxExpSubSumAVX512(n int, dst *float32, src *float32, m float32) (mx float32, sum float32)
+
 // minMaxAVX512 returns the minimum and maximum of n blocks of 16 floats (n > 0); see package vec.
 //
 //go:noescape

@@ -113,6 +113,108 @@ ess_consts:
 	VPBROADCASTD BX, Z19
 	JMP          ess_loop
 
+// func maxExpSubSumAVX512(n int, dst *float32, src *float32, m float32) (mx float32, sum float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·maxExpSubSumAVX512(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVSS        m+24(FP), X0
+	VBROADCASTSS X0, Z5
+	MOVQ         AX, BX
+	MOVQ         DX, SI
+
+maxExpSubSumAVX512_max:
+	VMAXPS     (SI), Z5, Z5
+	ADDQ       $0x40, SI
+	DECQ       BX
+	JNZ        maxExpSubSumAVX512_max
+	VSHUFF32X4 $0x4e, Z5, Z5, Z1
+	VMAXPS     Z1, Z5, Z5
+	VSHUFF32X4 $0xb1, Z5, Z5, Z1
+	VMAXPS     Z1, Z5, Z5
+	VPERMILPS  $0x4e, Z5, Z1
+	VMAXPS     Z1, Z5, Z5
+	VPERMILPS  $0xb1, Z5, Z1
+	VMAXPS     Z1, Z5, Z5
+	MOVSS      X5, mx+32(FP)
+	VXORPS     X6, X6, X6
+	MOVSS      X6, sum+36(FP)
+	MOVL       $0xff800000, BX
+	VMOVD      BX, X1
+	VUCOMISS   X1, X5
+	JP         maxExpSubSumAVX512_consts
+	JE         maxExpSubSumAVX512_done
+	JMP        maxExpSubSumAVX512_consts
+
+maxExpSubSumAVX512_loop:
+	VMOVUPS       (DX), Z0
+	VSUBPS        Z5, Z0, Z0
+	VMINPS        Z0, Z8, Z1
+	VMAXPS        Z1, Z9, Z1
+	VMULPS        Z10, Z1, Z2
+	VRNDSCALEPS   $0x00, Z2, Z2
+	VFNMADD231PS  Z11, Z2, Z1
+	VFNMADD231PS  Z12, Z2, Z1
+	VMOVAPS       Z13, Z3
+	VFMADD213PS   Z14, Z1, Z3
+	VFMADD213PS   Z15, Z1, Z3
+	VFMADD213PS   Z16, Z1, Z3
+	VFMADD213PS   Z17, Z1, Z3
+	VFMADD213PS   Z18, Z1, Z3
+	VFMADD213PS   Z19, Z1, Z3
+	VFMADD213PS   Z19, Z1, Z3
+	VSCALEFPS     Z2, Z3, Z3
+	VMOVUPS       Z3, (CX)
+	VADDPS        Z3, Z6, Z6
+	ADDQ          $0x40, DX
+	ADDQ          $0x40, CX
+	DECQ          AX
+	JNZ           maxExpSubSumAVX512_loop
+	VMOVAPS       Z6, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VADDPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VADDPS        X1, X0, X0
+	MOVSS         X0, sum+36(FP)
+
+maxExpSubSumAVX512_done:
+	VZEROUPPER
+	RET
+
+maxExpSubSumAVX512_consts:
+	VBROADCASTSS vecMaxExpSubSumConsts<>+0(SB), Z8
+	VBROADCASTSS vecMaxExpSubSumConsts<>+4(SB), Z9
+	VBROADCASTSS vecMaxExpSubSumConsts<>+8(SB), Z10
+	VBROADCASTSS vecMaxExpSubSumConsts<>+12(SB), Z11
+	VBROADCASTSS vecMaxExpSubSumConsts<>+16(SB), Z12
+	VBROADCASTSS vecMaxExpSubSumConsts<>+20(SB), Z13
+	VBROADCASTSS vecMaxExpSubSumConsts<>+24(SB), Z14
+	VBROADCASTSS vecMaxExpSubSumConsts<>+28(SB), Z15
+	VBROADCASTSS vecMaxExpSubSumConsts<>+32(SB), Z16
+	VBROADCASTSS vecMaxExpSubSumConsts<>+36(SB), Z17
+	VBROADCASTSS vecMaxExpSubSumConsts<>+40(SB), Z18
+	VBROADCASTSS vecMaxExpSubSumConsts<>+44(SB), Z19
+	JMP          maxExpSubSumAVX512_loop
+
+DATA vecMaxExpSubSumConsts<>+0(SB)/4, $0x42b20000
+DATA vecMaxExpSubSumConsts<>+4(SB)/4, $0xc2d00000
+DATA vecMaxExpSubSumConsts<>+8(SB)/4, $0x3fb8aa3b
+DATA vecMaxExpSubSumConsts<>+12(SB)/4, $0x3f318000
+DATA vecMaxExpSubSumConsts<>+16(SB)/4, $0xb95e8083
+DATA vecMaxExpSubSumConsts<>+20(SB)/4, $0x39506967
+DATA vecMaxExpSubSumConsts<>+24(SB)/4, $0x3ab743ce
+DATA vecMaxExpSubSumConsts<>+28(SB)/4, $0x3c088908
+DATA vecMaxExpSubSumConsts<>+32(SB)/4, $0x3d2aa9c1
+DATA vecMaxExpSubSumConsts<>+36(SB)/4, $0x3e2aaaaa
+DATA vecMaxExpSubSumConsts<>+40(SB)/4, $0x3f000000
+DATA vecMaxExpSubSumConsts<>+44(SB)/4, $0x3f800000
+GLOBL vecMaxExpSubSumConsts<>(SB), RODATA|NOPTR, $48
+
 // func minMaxAVX512(n int, src *float32) (lo float32, hi float32)
 // Requires: AVX, AVX512DQ, AVX512F, SSE
 TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24

@@ -37,6 +37,7 @@ func (k *vk) bits(b uint32) VecPhysical {
 
 func vecKernels() {
 	softmaxKernels()
+	maxExpSubSum()
 	quantKernels()
 	rowKernels()
 	packKernelsAVX2()
@@ -917,4 +918,70 @@ func scaleAVX2() {
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
+}
+
+// maxExpSubSum emits func(n int, dst, src *float32, m float32) (mx, sum float32), the
+// streaming softmax step of attention in one call: mx = max(m, src's maximum); unless
+// mx is -Inf (nothing to weigh: dst is left alone), dst = e^(src - mx) with the sum as
+// expSubSumAVX512 computes it. Rows are short (16 to a few hundred floats), so the
+// constants come from a table (one load each) rather than being built in registers.
+func maxExpSubSum() {
+	const name = "maxExpSubSumAVX512"
+	TEXT(name, NOSPLIT, "func(n int, dst, src *float32, m float32) (mx, sum float32)")
+	Pragma("noescape")
+	Doc(name + " sets mx = max(m, src) and, unless mx is -Inf, dst = e^(src-mx) over n blocks of 16 floats, returning their sum; see package vec.")
+	k := &vk{consts: map[uint32]VecPhysical{}}
+	n := Load(Param("n"), GP64())
+	dst, src := Load(Param("dst"), GP64()), Load(Param("src"), GP64())
+	VBROADCASTSS(Load(Param("m"), XMM()), Z5)
+	// The maximum, in every lane: blocks, then halves, quarters, pairs, neighbours.
+	i, p := GP64(), GP64()
+	MOVQ(n, i)
+	MOVQ(src, p)
+	Label(name + "_max")
+	VMAXPS(Mem{Base: p}, Z5, Z5)
+	ADDQ(U8(64), p)
+	DECQ(i)
+	JNZ(LabelRef(name + "_max"))
+	VSHUFF32X4(U8(0x4e), Z5, Z5, Z1)
+	VMAXPS(Z1, Z5, Z5)
+	VSHUFF32X4(U8(0xb1), Z5, Z5, Z1)
+	VMAXPS(Z1, Z5, Z5)
+	VPERMILPS(U8(0x4e), Z5, Z1)
+	VMAXPS(Z1, Z5, Z5)
+	VPERMILPS(U8(0xb1), Z5, Z1)
+	VMAXPS(Z1, Z5, Z5)
+	Store(X5, ReturnIndex(0))
+	VXORPS(X6, X6, X6)
+	Store(X6, ReturnIndex(1))
+	g := GP32()
+	MOVL(U32(0xff800000), g)
+	VMOVD(g, X1)
+	VUCOMISS(X1, X5)
+	JP(LabelRef(name + "_consts")) // NaN: weigh it (the NaN propagates)
+	JE(LabelRef(name + "_done"))
+	JMP(LabelRef(name + "_consts"))
+	Label(name + "_loop")
+	VMOVUPS(Mem{Base: src}, Z0)
+	VSUBPS(Z5, Z0, Z0)
+	k.exp(Z0, Z1, Z2, Z3)
+	VMOVUPS(Z3, Mem{Base: dst})
+	VADDPS(Z3, Z6, Z6)
+	ADDQ(U8(64), src)
+	ADDQ(U8(64), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	VMOVAPS(Z6, Z0)
+	hreduce(VADDPS)
+	Store(X0, ReturnIndex(1))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+	Label(name + "_consts")
+	tab := GLOBL("vecMaxExpSubSumConsts", RODATA|NOPTR)
+	for j, b := range k.order {
+		DATA(4*j, U32(b))
+		VBROADCASTSS(tab.Offset(4*j), k.consts[b])
+	}
+	JMP(LabelRef(name + "_loop"))
 }
