@@ -30,3 +30,22 @@ func BenchmarkMul(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMulBias measures the small products of a transformer (M = 128) with a bias
+// epilogue, on one thread: the epilogue's share is largest there.
+func BenchmarkMulBias(b *testing.B) {
+	for _, s := range [][3]int{{128, 256, 256}, {128, 256, 768}, {128, 1024, 256}} {
+		M, K, N := s[0], s[1], s[2]
+		b.Run(fmt.Sprintf("%dx%dx%d", M, K, N), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			a, w, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
+			p := PackB(nil, w, K, N, N, false)
+			c := make([]float32, M*N)
+			epi := &Epilogue{Bias: bias}
+			for b.Loop() {
+				Mul(nil, A{Data: a, M: M, LD: K}, p, C{Data: c, LD: N}, epi)
+			}
+			b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}
