@@ -77,18 +77,19 @@ var avx2, _ = gemm.Named("avx2")
 
 // Worker is the scratch of one worker; the zero value is ready.
 type Worker struct {
-	kern   *gemm.Kernel
-	kp, vp []float32 // the group's Kᵀ (panels of NR keys) and V (panels of NR value columns)
-	k0, nk int       // the packed keys are [k0, k0+nk), k0 and nk multiples of NR
-	qp, pp []float32 // the block's packed Q; one packed panel of P
-	sc     []float32 // BlockQ × ldsc scores, then weights
-	acc    []float32 // BlockQ × lda unnormalised outputs
-	m, l   []float32 // per row: running max and sum
-	corr   []float32 // per row: this tile's correction e^(m-m')
-	spans  [][]Span  // per row of the block
-	union  []Span
-	pl, ph []int  // per row panel: the keys of the tile its rows keep, [pl, ph)
-	start  []bool // per row panel: acc holds something
+	kern    *gemm.Kernel
+	kp, vp  []float32 // the group's Kᵀ (panels of NR keys) and V (panels of NR value columns)
+	k0, nk  int       // the packed keys are [k0, k0+nk), k0 and nk multiples of NR
+	qp, pp  []float32 // the block's packed Q; one packed panel of P
+	sc      []float32 // BlockQ × ldsc scores, then weights
+	acc     []float32 // BlockQ × lda unnormalised outputs
+	m, l    []float32 // per row: running max and sum
+	corr    []float32 // per row: this tile's correction e^(m-m')
+	mx, sum []float32 // per row: the new running max and this tile's sum of weights
+	spans   [][]Span  // per row of the block
+	union   []Span
+	pl, ph  []int  // per row panel: the keys of the tile its rows keep, [pl, ph)
+	start   []bool // per row panel: acc holds something
 }
 
 // Run computes output rows [s0, s1) of head h with kernel kern (Kernel()).
@@ -128,6 +129,7 @@ func (w *Worker) setup(kern *gemm.Kernel, h *Head) {
 	w.pp = grow(w.pp, mr*(TileK+nr))
 	w.acc = grow(w.acc, rows*(h.Dv+nr-1)/nr*nr)
 	w.m, w.l, w.corr = grow(w.m, rows), grow(w.l, rows), grow(w.corr, rows)
+	w.mx, w.sum = grow(w.mx, rows), grow(w.sum, rows)
 	if len(w.spans) < rows {
 		w.spans = make([][]Span, rows)
 	}
@@ -182,11 +184,7 @@ func (w *Worker) pack(h *Head, lo, hi int) {
 		j0 := jp * nr
 		cols := min(nr, Dv-j0)
 		if cols == 16 && nr == 16 {
-			// Whole rows of 16 as array assignments: copy's call costs more than the
-			// move of 64 bytes.
-			for t := 0; t < n; t++ {
-				*(*[16]float32)(pan[t*16:]) = *(*[16]float32)(h.V[(lo+t)*h.LDV+j0:])
-			}
+			vec.Copy16(pan, h.V[lo*h.LDV+j0:], h.LDV, n)
 		} else {
 			for t := 0; t < n; t++ {
 				d := pan[t*nr:][:nr]
@@ -278,9 +276,16 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 			continue
 		}
 		i0, i1 := ip*mr, min(rows, ip*mr+mr)
+		// The panel's scores become weights: dropped keys -Inf and masks row by row,
+		// then the softmax step of all its rows in one call.
+		for i := i0; i < i1; i++ {
+			w.dropAndMask(h, w.sc[i*ldsc+pl-t0:][:ph-pl], i, s0+i, pl, from, t1)
+		}
+		copy(w.mx[i0:i1], w.m[i0:i1])
+		vec.MaxExpSubSumRows(w.sc[i0*ldsc+pl-t0:], ldsc, ph-pl, w.mx[i0:i1], w.sum[i0:i1])
 		rescale := false
 		for i := i0; i < i1; i++ {
-			w.weights(h, w.sc[i*ldsc+pl-t0:][:ph-pl], i, s0+i, pl, from, t1)
+			w.update(w.sc[i*ldsc+pl-t0:][:ph-pl], i)
 			rescale = rescale || w.corr[i] != 1
 		}
 		// P·V for the row panel over its keys [pl, ph).
@@ -290,9 +295,8 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 		if add && rescale {
 			for i := i0; i < i1; i++ {
 				if c := w.corr[i]; c != 1 {
-					for j := range w.acc[i*lda:][:h.Dv] {
-						w.acc[i*lda+j] *= c
-					}
+					acc := w.acc[i*lda:][:h.Dv]
+					vec.Scale(acc, acc, c)
 				}
 			}
 		}
@@ -304,14 +308,13 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 	}
 }
 
-// weights turns row i's scores for keys [t0, t0+len(row)) (already scaled: Q is
-// scaled as it is packed) into softmax weights against its running maximum, updating
-// m, l and corr. The keys the row drops, or that belong to another tile (before from,
-// from t1), get weight 0.
-func (w *Worker) weights(h *Head, row []float32, i, s, t0, from, t1 int) {
+// dropAndMask prepares row i's scores for keys [t0, t0+len(row)) (already scaled: Q is
+// scaled as it is packed) for the softmax: the keys the row drops, or that belong to
+// another tile (before from, from t1), become -Inf, whose weight e^(-Inf - m) is 0; the
+// kept ones are masked.
+func (w *Worker) dropAndMask(h *Head, row []float32, i, s, t0, from, t1 int) {
 	end := t0 + len(row)
 	ninf := float32(math.Inf(-1))
-	// Dropped keys become -inf, whose weight e^(-inf - m) is 0; kept ones are masked.
 	next := t0
 	for _, sp := range w.spans[i] {
 		lo, hi := max(sp.Lo, next, from), min(sp.Hi, end, t1)
@@ -325,7 +328,13 @@ func (w *Worker) weights(h *Head, row []float32, i, s, t0, from, t1 int) {
 		next = hi
 	}
 	fill(row[next-t0:], ninf)
-	m, sum := vec.MaxExpSubSum(row, row, w.m[i])
+}
+
+// update folds row i's softmax step (vec.MaxExpSubSumRows: the new maximum mx[i], the
+// weights in row, their sum) into m, l and corr.
+func (w *Worker) update(row []float32, i int) {
+	ninf := float32(math.Inf(-1))
+	m := w.mx[i]
 	if m == ninf {
 		clear(row) // nothing kept yet (or all masked): this tile adds nothing to the row
 		w.corr[i] = 1
@@ -337,7 +346,7 @@ func (w *Worker) weights(h *Head, row []float32, i, s, t0, from, t1 int) {
 	if w.m[i] != ninf {
 		c = float32(math.Exp(float64(w.m[i] - m)))
 	}
-	w.m[i], w.l[i], w.corr[i] = m, w.l[i]*c+sum, c
+	w.m[i], w.l[i], w.corr[i] = m, w.l[i]*c+w.sum[i], c
 }
 
 func fill(x []float32, v float32) {

@@ -75,3 +75,19 @@ func Scale(dst, src []float32, c float32) {
 		dst[j] = src[j] * c
 	}
 }
+
+// Copy16 copies n rows of 16 floats, row t at src[t·lds:], to dst[16t:16t+16]: the rows
+// of a 16-wide GEMM panel (copy's call costs more than moving 64 bytes).
+func Copy16(dst, src []float32, lds, n int) {
+	if n == 0 {
+		return
+	}
+	dst, src = dst[:16*n], src[:(n-1)*lds+16]
+	if asmPack() {
+		copy16AVX2(n, unsafe.SliceData(dst), unsafe.SliceData(src), lds)
+		return
+	}
+	for t := range n {
+		*(*[16]float32)(dst[16*t:]) = *(*[16]float32)(src[t*lds:])
+	}
+}

@@ -107,61 +107,81 @@ func TestScale(t *testing.T) {
 	}
 }
 
-// TestMaxExpSubSum: the fused step equals the maximum followed by ExpSubSum, bit for
-// bit, on every implementation; it is accurate; with nothing kept it writes nothing.
-func TestMaxExpSubSum(t *testing.T) {
+// TestMaxExpSubSumRows: each row's step equals its maximum followed by ExpSubSum, bit
+// for bit, on every implementation; it is accurate; a row with nothing kept is not
+// written. Rows of 16-multiples take the assembly, the others the Go loop.
+func TestMaxExpSubSumRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	ninf := float32(math.Inf(-1))
-	for _, n := range []int{0, 1, 3, 15, 16, 17, 31, 63, 65, 128} {
-		src := randRow(r, n, 0)
-		for i := 0; i < n; i += 5 {
-			src[i] = ninf // dropped keys
+	starts := []float32{ninf, -10, 0.5, 10, ninf, ninf}
+	for _, n := range []int{0, 1, 3, 15, 16, 17, 32, 63, 65, 128} {
+		const rows, ld = 6, 130
+		x := randRow(r, rows*ld, 0)
+		for i := 0; i < len(x); i += 5 {
+			x[i] = ninf // dropped keys
 		}
-		for _, m := range []float32{ninf, -10, 0.5, 10} {
-			eachImpl(t, func(t *testing.T) bool {
-				dst := filled(n)
-				mx, sum := MaxExpSubSum(dst, src, m)
-				want := m
-				for _, v := range src {
-					want = max(want, v)
-				}
-				if mx != want {
-					t.Fatalf("n=%d m=%v: mx = %v, want %v", n, m, mx, want)
-				}
-				ref := filled(n)
-				refSum := float32(0)
-				if want != ninf {
-					refSum = ExpSubSum(ref, src, want)
-				}
-				if sum != refSum {
-					t.Fatalf("n=%d m=%v: sum = %v, ExpSubSum gives %v", n, m, sum, refSum)
-				}
-				exact := 0.0
-				for i := range dst {
-					if math.Float32bits(dst[i]) != math.Float32bits(ref[i]) {
-						t.Fatalf("n=%d m=%v: dst[%d] = %v, ExpSubSum gives %v", n, m, i, dst[i], ref[i])
-					}
-					if want != ninf {
-						exact += math.Exp(float64(src[i]) - float64(want))
-					}
-				}
-				if d := math.Abs(float64(sum) - exact); d > 1e-6*(1+exact) {
-					t.Fatalf("n=%d m=%v: sum = %v, want %v", n, m, sum, exact)
-				}
-				return true
-			})
-		}
-	}
-	// Every key dropped: mx is -Inf, dst untouched, the sum 0.
-	for _, n := range []int{1, 16, 33} {
-		src := make([]float32, n)
-		for i := range src {
-			src[i] = ninf
+		for j := range n {
+			x[4*ld+j] = ninf // row 4: nothing kept, m -Inf
+			x[5*ld+j] += 200 // row 5: far above the others
 		}
 		eachImpl(t, func(t *testing.T) bool {
-			dst := filled(n)
-			if mx, sum := MaxExpSubSum(dst, src, ninf); mx != ninf || sum != 0 || dst[n-1] != sentinel || dst[0] != sentinel {
-				t.Fatalf("n=%d all dropped: mx %v sum %v dst %v", n, mx, sum, dst)
+			got := append([]float32(nil), x...)
+			m, sum := append([]float32(nil), starts...), make([]float32, rows)
+			MaxExpSubSumRows(got, ld, n, m, sum)
+			for row := range rows {
+				want := starts[row]
+				for _, v := range x[row*ld:][:n] {
+					want = max(want, v)
+				}
+				if m[row] != want {
+					t.Fatalf("n=%d row %d: m = %v, want %v", n, row, m[row], want)
+				}
+				ref := append([]float32(nil), x[row*ld:][:n]...)
+				refSum := float32(0)
+				if want != ninf {
+					refSum = ExpSubSum(ref, ref, want)
+				}
+				if sum[row] != refSum {
+					t.Fatalf("n=%d row %d: sum = %v, ExpSubSum gives %v", n, row, sum[row], refSum)
+				}
+				exact := 0.0
+				for j, v := range got[row*ld:][:n] {
+					if math.Float32bits(v) != math.Float32bits(ref[j]) {
+						t.Fatalf("n=%d row %d: x[%d] = %v, ExpSubSum gives %v", n, row, j, v, ref[j])
+					}
+					if want != ninf {
+						exact += math.Exp(float64(x[row*ld+j]) - float64(want))
+					}
+				}
+				if d := math.Abs(float64(sum[row]) - exact); d > 1e-6*(1+exact) {
+					t.Fatalf("n=%d row %d: sum = %v, want %v", n, row, sum[row], exact)
+				}
+			}
+			for i := range x {
+				if i%ld >= n && math.Float32bits(got[i]) != math.Float32bits(x[i]) {
+					t.Fatalf("n=%d: wrote x[%d] outside the rows", n, i)
+				}
+			}
+			return true
+		})
+	}
+}
+
+func TestCopy16(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{0, 1, 3, 17} {
+		src := randRow(r, 16+n*21, 0)
+		eachImpl(t, func(t *testing.T) bool {
+			buf := filled(16*n + 16)
+			Copy16(buf[:16*n], src, 21, n)
+			for i, v := range buf {
+				want := sentinel
+				if i < 16*n {
+					want = src[i/16*21+i%16]
+				}
+				if v != want {
+					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, v, want)
+				}
 			}
 			return true
 		})

@@ -41,44 +41,31 @@ func ExpSubSum(dst, src []float32, m float32) float32 {
 	return s
 }
 
-// MaxExpSubSum is the whole streaming-softmax step of one row in attention: mx is the
-// larger of m (the row's running maximum) and the maximum of src; unless mx is -Inf
-// (nothing kept so far: dst is left as it is and sum is 0), dst[i] = e^(src[i] - mx)
-// and sum is their sum, as ExpSubSum(dst, src, mx) computes it. dst and src may be the
-// same slice.
-func MaxExpSubSum(dst, src []float32, m float32) (mx, sum float32) {
-	src = src[:len(dst)]
-	n := len(dst)
-	full := 0
-	if useAsm.Load() {
-		full = n / 16
+// MaxExpSubSumRows is the streaming-softmax step of attention on a panel of rows, row
+// r being x[r·ld:][:n]: m[r] (the row's running maximum) becomes the larger of m[r] and
+// the row's maximum; unless it is -Inf (nothing kept so far: the row is left as it is
+// and sum[r] is 0), the row becomes e^(row - m[r]) and sum[r] its sum, as
+// ExpSubSum(row, row, m[r]) computes it. The rows are len(m); sum holds as many.
+func MaxExpSubSumRows(x []float32, ld, n int, m, sum []float32) {
+	rows := len(m)
+	sum = sum[:rows]
+	if rows == 0 {
+		return
 	}
-	if full == 0 {
-		mx = m
-		for _, v := range src {
+	x = x[:(rows-1)*ld+n]
+	if useAsm.Load() && n > 0 && n%16 == 0 {
+		maxExpSubSumRowsAVX512(rows, n/16, unsafe.SliceData(x), ld, unsafe.SliceData(m), unsafe.SliceData(sum))
+		return
+	}
+	for r := range m {
+		row := x[r*ld:][:n]
+		mx := m[r]
+		for _, v := range row {
 			mx = max(mx, v)
 		}
-		if math.IsInf(float64(mx), -1) {
-			return mx, 0
-		}
-		return mx, ExpSubSum(dst, src, mx)
-	}
-	// The tail's maximum first (max is exact, so the order does not matter), then the
-	// blocks' maximum and their weights in one call.
-	for _, v := range src[16*full:] {
-		m = max(m, v)
-	}
-	mx, sum = maxExpSubSumAVX512(full, unsafe.SliceData(dst), unsafe.SliceData(src), m)
-	if rest := n - 16*full; rest > 0 && !math.IsInf(float64(mx), -1) {
-		var buf [16]float32
-		for j, v := range src[16*full:] {
-			buf[j] = v - mx
-		}
-		expAVX512(1, &buf[0], &buf[0])
-		for j, v := range buf[:rest] {
-			dst[16*full+j] = v
-			sum += v
+		m[r], sum[r] = mx, 0
+		if !math.IsInf(float64(mx), -1) {
+			sum[r] = ExpSubSum(row, row, mx)
 		}
 	}
-	return mx, sum
 }

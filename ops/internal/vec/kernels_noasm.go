@@ -66,6 +66,7 @@ func transpose6AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale f
 	panic("vec: no assembly")
 }
 func scaleAVX2(n int, dst, src *float32, c float32) { panic("vec: no assembly") }
-func maxExpSubSumAVX512(n int, dst, src *float32, m float32) (mx, sum float32) {
+func maxExpSubSumRowsAVX512(rows, n int, x *float32, ld int, m, sum *float32) {
 	panic("vec: no assembly")
 }
+func copy16AVX2(n int, dst, src *float32, lds int) { panic("vec: no assembly") }

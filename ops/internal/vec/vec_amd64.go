@@ -14,10 +14,10 @@ func maxAVX512(n int, src *float32) float32
 //go:noescape
 func expSubSumAVX512(n int, dst *float32, src *float32, m float32) float32
 
-// maxExpSubSumAVX512 sets mx = max(m, src) and, unless mx is -Inf, dst = e^(src-mx) over n blocks of 16 floats, returning their sum; see package vec.
+// maxExpSubSumRowsAVX512 is the softmax step of attention on rows of n blocks of 16 floats, ld apart; see package vec.
 //
 //go:noescape
-func maxExpSubSumAVX512(n int, dst *float32, src *float32, m float32) (mx float32, sum float32)
+func maxExpSubSumRowsAVX512(rows int, n int, x *float32, ld int, m *float32, sum *float32)
 
 // minMaxAVX512 returns the minimum and maximum of n blocks of 16 floats (n > 0); see package vec.
 //
@@ -113,6 +113,11 @@ func transpose6AVX2(n int, dst *float32, ldd int, src *float32, lds int, scale f
 //
 //go:noescape
 func scaleAVX2(n int, dst *float32, src *float32, c float32)
+
+// copy16AVX2 copies n rows of 16 floats, lds apart in src, to consecutive rows of dst; see package vec.
+//
+//go:noescape
+func copy16AVX2(n int, dst *float32, src *float32, lds int)
 
 // expAVX512 maps n blocks of 16 floats; see package vec.
 //

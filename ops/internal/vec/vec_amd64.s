@@ -113,22 +113,30 @@ ess_consts:
 	VPBROADCASTD BX, Z19
 	JMP          ess_loop
 
-// func maxExpSubSumAVX512(n int, dst *float32, src *float32, m float32) (mx float32, sum float32)
-// Requires: AVX, AVX512DQ, AVX512F, SSE
-TEXT ·maxExpSubSumAVX512(SB), NOSPLIT, $0-40
-	MOVQ         n+0(FP), AX
-	MOVQ         dst+8(FP), CX
-	MOVQ         src+16(FP), DX
-	MOVSS        m+24(FP), X0
-	VBROADCASTSS X0, Z5
-	MOVQ         AX, BX
-	MOVQ         DX, SI
+// func maxExpSubSumRowsAVX512(rows int, n int, x *float32, ld int, m *float32, sum *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·maxExpSubSumRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), AX
+	MOVQ n+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ ld+24(FP), BX
+	MOVQ m+32(FP), SI
+	MOVQ sum+40(FP), DI
+	SHLQ $0x02, BX
+	JMP  maxExpSubSumRowsAVX512_consts
 
-maxExpSubSumAVX512_max:
-	VMAXPS     (SI), Z5, Z5
-	ADDQ       $0x40, SI
-	DECQ       BX
-	JNZ        maxExpSubSumAVX512_max
+maxExpSubSumRowsAVX512_row:
+	TESTQ        AX, AX
+	JZ           maxExpSubSumRowsAVX512_done
+	VBROADCASTSS (SI), Z5
+	MOVQ         CX, R8
+	MOVQ         DX, R9
+
+maxExpSubSumRowsAVX512_max:
+	VMAXPS     (R9), Z5, Z5
+	ADDQ       $0x40, R9
+	DECQ       R8
+	JNZ        maxExpSubSumRowsAVX512_max
 	VSHUFF32X4 $0x4e, Z5, Z5, Z1
 	VMAXPS     Z1, Z5, Z5
 	VSHUFF32X4 $0xb1, Z5, Z5, Z1
@@ -137,18 +145,18 @@ maxExpSubSumAVX512_max:
 	VMAXPS     Z1, Z5, Z5
 	VPERMILPS  $0xb1, Z5, Z1
 	VMAXPS     Z1, Z5, Z5
-	MOVSS      X5, mx+32(FP)
+	VMOVSS     X5, (SI)
 	VXORPS     X6, X6, X6
-	MOVSS      X6, sum+36(FP)
-	MOVL       $0xff800000, BX
-	VMOVD      BX, X1
-	VUCOMISS   X1, X5
-	JP         maxExpSubSumAVX512_consts
-	JE         maxExpSubSumAVX512_done
-	JMP        maxExpSubSumAVX512_consts
+	VUCOMISS   X7, X5
+	JP         maxExpSubSumRowsAVX512_exp
+	JE         maxExpSubSumRowsAVX512_next
 
-maxExpSubSumAVX512_loop:
-	VMOVUPS       (DX), Z0
+maxExpSubSumRowsAVX512_exp:
+	MOVQ CX, R8
+	MOVQ DX, R9
+
+maxExpSubSumRowsAVX512_loop:
+	VMOVUPS       (R9), Z0
 	VSUBPS        Z5, Z0, Z0
 	VMINPS        Z0, Z8, Z1
 	VMAXPS        Z1, Z9, Z1
@@ -165,12 +173,11 @@ maxExpSubSumAVX512_loop:
 	VFMADD213PS   Z19, Z1, Z3
 	VFMADD213PS   Z19, Z1, Z3
 	VSCALEFPS     Z2, Z3, Z3
-	VMOVUPS       Z3, (CX)
+	VMOVUPS       Z3, (R9)
 	VADDPS        Z3, Z6, Z6
-	ADDQ          $0x40, DX
-	ADDQ          $0x40, CX
-	DECQ          AX
-	JNZ           maxExpSubSumAVX512_loop
+	ADDQ          $0x40, R9
+	DECQ          R8
+	JNZ           maxExpSubSumRowsAVX512_loop
 	VMOVAPS       Z6, Z0
 	VEXTRACTF32X8 $0x01, Z0, Y1
 	VADDPS        Y1, Y0, Y0
@@ -180,13 +187,21 @@ maxExpSubSumAVX512_loop:
 	VADDPS        X1, X0, X0
 	VPERMILPS     $0xb1, X0, X1
 	VADDPS        X1, X0, X0
-	MOVSS         X0, sum+36(FP)
+	VMOVAPS       X0, X6
 
-maxExpSubSumAVX512_done:
+maxExpSubSumRowsAVX512_next:
+	VMOVSS X6, (DI)
+	ADDQ   BX, DX
+	ADDQ   $0x04, SI
+	ADDQ   $0x04, DI
+	DECQ   AX
+	JMP    maxExpSubSumRowsAVX512_row
+
+maxExpSubSumRowsAVX512_done:
 	VZEROUPPER
 	RET
 
-maxExpSubSumAVX512_consts:
+maxExpSubSumRowsAVX512_consts:
 	VBROADCASTSS vecMaxExpSubSumConsts<>+0(SB), Z8
 	VBROADCASTSS vecMaxExpSubSumConsts<>+4(SB), Z9
 	VBROADCASTSS vecMaxExpSubSumConsts<>+8(SB), Z10
@@ -199,7 +214,8 @@ maxExpSubSumAVX512_consts:
 	VBROADCASTSS vecMaxExpSubSumConsts<>+36(SB), Z17
 	VBROADCASTSS vecMaxExpSubSumConsts<>+40(SB), Z18
 	VBROADCASTSS vecMaxExpSubSumConsts<>+44(SB), Z19
-	JMP          maxExpSubSumAVX512_loop
+	VMOVSS       vecMaxExpSubSumConsts<>+48(SB), X7
+	JMP          maxExpSubSumRowsAVX512_row
 
 DATA vecMaxExpSubSumConsts<>+0(SB)/4, $0x42b20000
 DATA vecMaxExpSubSumConsts<>+4(SB)/4, $0xc2d00000
@@ -213,7 +229,8 @@ DATA vecMaxExpSubSumConsts<>+32(SB)/4, $0x3d2aa9c1
 DATA vecMaxExpSubSumConsts<>+36(SB)/4, $0x3e2aaaaa
 DATA vecMaxExpSubSumConsts<>+40(SB)/4, $0x3f000000
 DATA vecMaxExpSubSumConsts<>+44(SB)/4, $0x3f800000
-GLOBL vecMaxExpSubSumConsts<>(SB), RODATA|NOPTR, $48
+DATA vecMaxExpSubSumConsts<>+48(SB)/4, $0xff800000
+GLOBL vecMaxExpSubSumConsts<>(SB), RODATA|NOPTR, $52
 
 // func minMaxAVX512(n int, src *float32) (lo float32, hi float32)
 // Requires: AVX, AVX512DQ, AVX512F, SSE
@@ -1619,6 +1636,31 @@ scaleAVX2_loop:
 	JMP     scaleAVX2_loop
 
 scaleAVX2_done:
+	VZEROUPPER
+	RET
+
+// func copy16AVX2(n int, dst *float32, src *float32, lds int)
+// Requires: AVX
+TEXT ·copy16AVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ lds+24(FP), BX
+	SHLQ $0x02, BX
+
+copy16AVX2_loop:
+	TESTQ   AX, AX
+	JZ      copy16AVX2_done
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	ADDQ    BX, DX
+	ADDQ    $0x40, CX
+	DECQ    AX
+	JMP     copy16AVX2_loop
+
+copy16AVX2_done:
 	VZEROUPPER
 	RET
 

@@ -37,7 +37,7 @@ func (k *vk) bits(b uint32) VecPhysical {
 
 func vecKernels() {
 	softmaxKernels()
-	maxExpSubSum()
+	maxExpSubSumRows()
 	quantKernels()
 	rowKernels()
 	packKernelsAVX2()
@@ -794,6 +794,7 @@ func packKernelsAVX2() {
 	transposeAVX2("transpose8AVX2", 8)
 	transposeAVX2("transpose6AVX2", 6)
 	scaleAVX2()
+	copy16AVX2()
 }
 
 // transposeAVX2 emits func(n int, dst *float32, ldd int, src *float32, lds int, scale
@@ -920,24 +921,31 @@ func scaleAVX2() {
 	RET()
 }
 
-// maxExpSubSum emits func(n int, dst, src *float32, m float32) (mx, sum float32), the
-// streaming softmax step of attention in one call: mx = max(m, src's maximum); unless
-// mx is -Inf (nothing to weigh: dst is left alone), dst = e^(src - mx) with the sum as
-// expSubSumAVX512 computes it. Rows are short (16 to a few hundred floats), so the
-// constants come from a table (one load each) rather than being built in registers.
-func maxExpSubSum() {
-	const name = "maxExpSubSumAVX512"
-	TEXT(name, NOSPLIT, "func(n int, dst, src *float32, m float32) (mx, sum float32)")
+// maxExpSubSumRows emits func(rows, n int, x *float32, ld int, m, sum *float32), the
+// streaming softmax step of attention for a panel of rows (row r at x + r·ld, n blocks
+// of 16): m[r] = max(m[r], the row's maximum); unless m[r] is -Inf (nothing to weigh:
+// the row is left alone, sum[r] = 0), row = e^(row - m[r]) and sum[r] = its sum, summed
+// as expSubSumAVX512 sums. Rows are short (16 to a few hundred floats): one call for the
+// panel loads the constants once and lets one row's reductions overlap the next row's.
+func maxExpSubSumRows() {
+	const name = "maxExpSubSumRowsAVX512"
+	TEXT(name, NOSPLIT, "func(rows, n int, x *float32, ld int, m, sum *float32)")
 	Pragma("noescape")
-	Doc(name + " sets mx = max(m, src) and, unless mx is -Inf, dst = e^(src-mx) over n blocks of 16 floats, returning their sum; see package vec.")
+	Doc(name + " is the softmax step of attention on rows of n blocks of 16 floats, ld apart; see package vec.")
 	k := &vk{consts: map[uint32]VecPhysical{}}
-	n := Load(Param("n"), GP64())
-	dst, src := Load(Param("dst"), GP64()), Load(Param("src"), GP64())
-	VBROADCASTSS(Load(Param("m"), XMM()), Z5)
+	rows, n := Load(Param("rows"), GP64()), Load(Param("n"), GP64())
+	x, ld := Load(Param("x"), GP64()), Load(Param("ld"), GP64())
+	m, sum := Load(Param("m"), GP64()), Load(Param("sum"), GP64())
+	SHLQ(U8(2), ld)
+	JMP(LabelRef(name + "_consts"))
+	Label(name + "_row")
+	TESTQ(rows, rows)
+	JZ(LabelRef(name + "_done"))
 	// The maximum, in every lane: blocks, then halves, quarters, pairs, neighbours.
+	VBROADCASTSS(Mem{Base: m}, Z5)
 	i, p := GP64(), GP64()
 	MOVQ(n, i)
-	MOVQ(src, p)
+	MOVQ(x, p)
 	Label(name + "_max")
 	VMAXPS(Mem{Base: p}, Z5, Z5)
 	ADDQ(U8(64), p)
@@ -951,29 +959,33 @@ func maxExpSubSum() {
 	VMAXPS(Z1, Z5, Z5)
 	VPERMILPS(U8(0xb1), Z5, Z1)
 	VMAXPS(Z1, Z5, Z5)
-	Store(X5, ReturnIndex(0))
+	VMOVSS(X5, Mem{Base: m})
 	VXORPS(X6, X6, X6)
-	Store(X6, ReturnIndex(1))
-	g := GP32()
-	MOVL(U32(0xff800000), g)
-	VMOVD(g, X1)
-	VUCOMISS(X1, X5)
-	JP(LabelRef(name + "_consts")) // NaN: weigh it (the NaN propagates)
-	JE(LabelRef(name + "_done"))
-	JMP(LabelRef(name + "_consts"))
+	VUCOMISS(X7, X5)            // X7: -Inf
+	JP(LabelRef(name + "_exp")) // NaN: weigh it (the NaN propagates)
+	JE(LabelRef(name + "_next"))
+	Label(name + "_exp")
+	MOVQ(n, i)
+	MOVQ(x, p)
 	Label(name + "_loop")
-	VMOVUPS(Mem{Base: src}, Z0)
+	VMOVUPS(Mem{Base: p}, Z0)
 	VSUBPS(Z5, Z0, Z0)
 	k.exp(Z0, Z1, Z2, Z3)
-	VMOVUPS(Z3, Mem{Base: dst})
+	VMOVUPS(Z3, Mem{Base: p})
 	VADDPS(Z3, Z6, Z6)
-	ADDQ(U8(64), src)
-	ADDQ(U8(64), dst)
-	DECQ(n)
+	ADDQ(U8(64), p)
+	DECQ(i)
 	JNZ(LabelRef(name + "_loop"))
 	VMOVAPS(Z6, Z0)
 	hreduce(VADDPS)
-	Store(X0, ReturnIndex(1))
+	VMOVAPS(X0, X6)
+	Label(name + "_next")
+	VMOVSS(X6, Mem{Base: sum})
+	ADDQ(ld, x)
+	ADDQ(U8(4), m)
+	ADDQ(U8(4), sum)
+	DECQ(rows)
+	JMP(LabelRef(name + "_row"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
@@ -983,5 +995,33 @@ func maxExpSubSum() {
 		DATA(4*j, U32(b))
 		VBROADCASTSS(tab.Offset(4*j), k.consts[b])
 	}
+	DATA(4*len(k.order), U32(0xff800000))
+	VMOVSS(tab.Offset(4*len(k.order)), X7)
+	JMP(LabelRef(name + "_row"))
+}
+
+// copy16AVX2 emits func(n int, dst, src *float32, lds int): dst[16t:16t+16] =
+// src[t·lds:][:16] for t < n, the rows of a 16-wide GEMM panel.
+func copy16AVX2() {
+	const name = "copy16AVX2"
+	TEXT(name, NOSPLIT, "func(n int, dst, src *float32, lds int)")
+	Pragma("noescape")
+	Doc(name + " copies n rows of 16 floats, lds apart in src, to consecutive rows of dst; see package vec.")
+	n := Load(Param("n"), GP64())
+	dst, src, lds := Load(Param("dst"), GP64()), Load(Param("src"), GP64()), Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	VMOVUPS(Mem{Base: src}, Y0)
+	VMOVUPS(Mem{Base: src, Disp: 32}, Y1)
+	VMOVUPS(Y0, Mem{Base: dst})
+	VMOVUPS(Y1, Mem{Base: dst, Disp: 32})
+	ADDQ(lds, src)
+	ADDQ(U8(64), dst)
+	DECQ(n)
 	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
 }
