@@ -276,12 +276,13 @@ func (j *mulJob) run(lo, hi int) {
 				if last && len(j.bias) > 0 {
 					bias = &j.bias[j0]
 				}
+				cols := kernCols(kern, w)
 				for ip := ip0; ip < ip1; ip++ {
 					apan := ap[ip*mr*K+k0*mr:]
 					i0 := ip * mr
 					h := min(mr, M-i0)
-					if h == mr && w == nr {
-						micro(kern, kl, apan, bpan, c.Data[i0*c.LD+j0:], c.LD, add, bias)
+					if h == mr && w == cols {
+						microCols(kern, cols, kl, apan, bpan, c.Data[i0*c.LD+j0:], c.LD, add, bias)
 						if last && epi != nil {
 							for i := 0; i < h; i++ {
 								epi.finish(c.Data[(i0+i)*c.LD+j0:][:w], j0, bias != nil)
@@ -295,7 +296,7 @@ func (j *mulJob) run(lo, hi int) {
 							copy(t[i*nr:][:w], c.Data[(i0+i)*c.LD+j0:][:w])
 						}
 					}
-					micro(kern, kl, apan, bpan, t, nr, add, bias)
+					microCols(kern, cols, kl, apan, bpan, t, nr, add, bias)
 					for i := 0; i < h; i++ {
 						row := c.Data[(i0+i)*c.LD+j0:][:w]
 						copy(row, t[i*nr:][:w])
@@ -354,6 +355,31 @@ func micro(kern *Kernel, kl int, a, b, c []float32, ldc, add int, bias *float32)
 	default:
 		goMicro(kern.MR, kern.NR, kl, a, b, c, ldc, add != 0)
 	}
+}
+
+// kernCols is how many columns of a panel the kernel computes for a tile of w valid
+// ones: AVX-512 has kernels for the first 16 and 32 columns of its 48-column panels.
+func kernCols(kern *Kernel, w int) int {
+	if kern == kernAVX512 && w <= 32 {
+		return (w + 15) &^ 15
+	}
+	return kern.NR
+}
+
+// microCols is micro computing only the first cols columns of the tile (kernCols).
+// Every element is the same sum as micro's, so results do not depend on it.
+func microCols(kern *Kernel, cols, kl int, a, b, c []float32, ldc, add int, bias *float32) {
+	if kern == kernAVX512 {
+		switch cols {
+		case 16:
+			sgemmAVX512x8x16(kl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bias)
+			return
+		case 32:
+			sgemmAVX512x8x32(kl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bias)
+			return
+		}
+	}
+	micro(kern, kl, a, b, c, ldc, add, bias)
 }
 
 // goMicro is the portable microkernel: the same sums, in the same order over k, as the

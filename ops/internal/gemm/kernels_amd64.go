@@ -14,6 +14,16 @@ func sgemmAVX2x6x16(k int, a *float32, b *float32, c *float32, ldc int, add int,
 //go:noescape
 func sgemmAVX512x8x48(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
 
+// sgemmAVX512x8x16 computes a 8x16 tile of C; see microkernel in asmgen.
+//
+//go:noescape
+func sgemmAVX512x8x16(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
+
+// sgemmAVX512x8x32 computes a 8x32 tile of C; see microkernel in asmgen.
+//
+//go:noescape
+func sgemmAVX512x8x32(k int, a *float32, b *float32, c *float32, ldc int, add int, bias *float32)
+
 // sgemvAVX512x48 computes 48 outputs of a vector-matrix product; see gemv in asmgen.
 //
 //go:noescape

@@ -8,6 +8,12 @@ const asmAvailable = false
 func sgemmAVX512x8x48(k int, a, b, c *float32, ldc int, add int, bias *float32) {
 	panic("gemm: no assembly")
 }
+func sgemmAVX512x8x16(k int, a, b, c *float32, ldc int, add int, bias *float32) {
+	panic("gemm: no assembly")
+}
+func sgemmAVX512x8x32(k int, a, b, c *float32, ldc int, add int, bias *float32) {
+	panic("gemm: no assembly")
+}
 func sgemmAVX2x6x16(k int, a, b, c *float32, ldc int, add int, bias *float32) {
 	panic("gemm: no assembly")
 }

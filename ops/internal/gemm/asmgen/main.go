@@ -33,8 +33,13 @@ func main() {
 
 	// On Zen 4 (zmm FMAs are split in two ymm halves) 8x48 and 6x16 both reach the
 	// core's FMA peak on L1-resident panels; 14x32 with broadcast operands did not.
-	microkernel("sgemmAVX2x6x16", 6, 2, 32, ymm, false)
-	microkernel("sgemmAVX512x8x48", 8, 3, 64, zmm, false)
+	microkernel("sgemmAVX2x6x16", 6, 2, 32, ymm, false, 2)
+	microkernel("sgemmAVX512x8x48", 8, 3, 64, zmm, false, 3)
+	// The first 16 or 32 columns of a 48-column panel: the last panel of N = 256, 512
+	// or 1024 (N mod 48 = 16 or 32), where the full kernel would spend a third or two
+	// thirds of its multiplies on the zero padding.
+	microkernel("sgemmAVX512x8x16", 8, 1, 64, zmm, false, 3)
+	microkernel("sgemmAVX512x8x32", 8, 2, 64, zmm, false, 3)
 	gemv("sgemvAVX512x48", 3, 64, zmm, true)
 	gemv("sgemvAVX2x16", 2, 32, ymm, false)
 	microkernelI8("igemmVNNI8x48", 8, 3)
@@ -49,7 +54,8 @@ func main() {
 // way whatever tile or thread computes it. add != 0 adds to C instead of overwriting it.
 // A non-nil bias (nvec·lanes floats) is then added to each row before the store: the
 // same two roundings as storing C and adding the bias in a second pass, without it.
-func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcst bool) {
+// B's rows are bstride vectors apart (nvec of them are used).
+func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcst bool, bstride int) {
 	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, add int, bias *float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d tile of C; see microkernel in asmgen.", name, mr, nvec*width/4))
@@ -84,7 +90,7 @@ func microkernel(name string, mr, nvec, width int, vr func(int) VecPhysical, bcs
 		}
 	}
 	ADDQ(U32(4*mr), ap)
-	ADDQ(U32(nvec*width), bp)
+	ADDQ(U32(bstride*width), bp)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))
 
