@@ -124,9 +124,9 @@ func (w *Worker) setup(kern *gemm.Kernel, h *Head) {
 	w.kern = kern
 	mr, nr := kern.MR, kern.NR
 	rows := (BlockQ + mr - 1) / mr * mr
-	w.qp = grow(w.qp, rows*h.D)
+	w.qp = grow(w.qp, rows*h.D+packSlack)
 	w.sc = grow(w.sc, rows*(TileK+2*nr))
-	w.pp = grow(w.pp, mr*(TileK+nr))
+	w.pp = grow(w.pp, mr*(TileK+nr)+packSlack)
 	w.acc = grow(w.acc, rows*(h.Dv+nr-1)/nr*nr)
 	w.m, w.l, w.corr = grow(w.m, rows), grow(w.l, rows), grow(w.corr, rows)
 	w.mx, w.sum = grow(w.mx, rows), grow(w.sum, rows)
@@ -212,7 +212,7 @@ func (w *Worker) block(h *Head, s0, s1 int) {
 	// one per key), and exact when it is a power of two (1/√64).
 	for ip := 0; ip < panels; ip++ {
 		i0 := ip * mr
-		packA(w.qp[i0*h.D:][:mr*h.D], h.Q[(s0+i0)*h.LDQ:], h.LDQ, min(mr, rows-i0), mr, h.D, h.Scale)
+		packA(w.qp[i0*h.D:], h.Q[(s0+i0)*h.LDQ:], h.LDQ, min(mr, rows-i0), mr, h.D, h.Scale)
 		w.start[ip] = false
 	}
 	ninf := float32(math.Inf(-1))
@@ -290,7 +290,7 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 		}
 		// P·V for the row panel over its keys [pl, ph).
 		kl := ph - pl
-		packA(w.pp[:kl*mr], w.sc[i0*ldsc+pl-t0:], ldsc, i1-i0, mr, kl, 1)
+		packA(w.pp, w.sc[i0*ldsc+pl-t0:], ldsc, i1-i0, mr, kl, 1)
 		add := w.start[ip]
 		if add && rescale {
 			for i := i0; i < i1; i++ {
@@ -359,14 +359,21 @@ func fill(x []float32, v float32) {
 // the layout the microkernel reads (K groups of mr values), rows past n zero. The six-
 // and eight-row panels of the AVX2 and AVX-512 kernels are transposed in registers
 // (package vec): several times faster than scattering row by row.
+//
+// dst may run on past the panel: vec.PackA6's stores overhang the panel by up to
+// packSlack floats (garbage the next panel's packing overwrites), which lets it pack
+// every column in registers.
 func packA(dst, src []float32, ld, n, mr, K int, scale float32) {
-	dst = dst[:mr*K]
+	if len(dst) > mr*K+packSlack {
+		dst = dst[:mr*K+packSlack]
+	}
 	switch {
 	case n == 6 && mr == 6:
 		vec.PackA6(dst, src, ld, K, scale)
 	case n == 8 && mr == 8:
 		vec.Transpose8(dst, 8, src, ld, K, scale)
 	default:
+		dst = dst[:mr*K]
 		if n < mr {
 			clear(dst)
 		}
@@ -377,6 +384,9 @@ func packA(dst, src []float32, ld, n, mr, K int, scale float32) {
 		}
 	}
 }
+
+// packSlack is the room packA's panels leave after them (see vec.PackA6).
+const packSlack = 2
 
 // mergeSpans sorts s and merges overlapping or touching spans, in place.
 func mergeSpans(s []Span) []Span {

@@ -33,16 +33,19 @@ func Transpose8(dst []float32, ldd int, src []float32, lds, K int, scale float32
 }
 
 // PackA6 sets dst[k·6 + i] = src[i·lds + k]·scale for the 6 rows i < 6 and the columns
-// k < K: the panel layout of a 6-row GEMM microkernel. dst holds at least 6K floats.
+// k < K: the panel layout of a 6-row GEMM microkernel. dst holds at least 6K floats;
+// the 2 after them, if dst has them, may be overwritten with garbage (the assembly
+// then packs every column in registers rather than the last ones in Go).
 func PackA6(dst, src []float32, lds, K int, scale float32) {
 	if K == 0 {
 		return
 	}
-	dst, src = dst[:6*K], src[:5*lds+K]
+	dst, src = dst[:min(len(dst), 6*K+2)], src[:5*lds+K]
 	k := 0
 	if asmPack() {
 		// Each column is stored as 8 floats, the last 2 overwritten by the next column's:
 		// the final block's overhang must stay inside dst.
+		_ = dst[6*K-1]
 		n := K / 8
 		if n > 0 && 48*n+2 > len(dst) {
 			n--

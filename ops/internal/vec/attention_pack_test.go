@@ -55,8 +55,9 @@ func TestTranspose8(t *testing.T) {
 	}
 }
 
-// TestPackA6: the 6-row panel, exact, with nothing written past 6K floats even when
-// dst is exactly 6K long (the assembly's stores overhang by 2 floats).
+// TestPackA6: the 6-row panel, exact, with nothing written past 6K floats when dst is
+// exactly 6K long, nor past 6K+2 when it is longer (the assembly's stores overhang by
+// 2 floats).
 func TestPackA6(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, K := range packLengths {
@@ -73,9 +74,10 @@ func TestPackA6(t *testing.T) {
 						}
 					}
 				}
-				for i := 6 * K; i < len(buf); i++ {
+				// Only the 2 floats after the panel may be garbage, and only if dst has them.
+				for i := 6*K + min(slack, 2); i < len(buf); i++ {
 					if buf[i] != sentinel {
-						t.Fatalf("K=%d slack=%d: wrote past 6K at %d", K, slack, i)
+						t.Fatalf("K=%d slack=%d: wrote past 6K+%d at %d", K, slack, min(slack, 2), i)
 					}
 				}
 				return true
