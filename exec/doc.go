@@ -39,8 +39,8 @@
 // Each run has a pool of that many worker tokens. A node goroutine computes only
 // while holding a token. Kernels split their work through KernelContext.Parallel: the
 // parallel-for takes extra tokens only if they are free right now (never waiting),
-// starts one helper per token, and every participant, the node goroutine included,
-// pulls chunks from a shared counter until none are left. A helper returns its token
+// hands each to a helper, and every participant, the node goroutine included, pulls
+// chunks from a shared counter until none are left. A helper returns its token
 // between chunks as soon as a node is waiting for one, because running independent
 // nodes side by side costs nothing while splitting a kernel costs synchronisation. So
 // a kernel running alone gets every worker, kernels running side by side share them
@@ -49,6 +49,20 @@
 // goroutines. The parallel-for stops handing out chunks once the run is canceled, so
 // even one long kernel stops promptly. Results do not depend on the split (see
 // package ops), so outputs are bit-identical for any number of workers.
+//
+// Helpers are goroutines shared by the whole process (pool.go): parked between tasks,
+// after polling for the next one for a short while, because waking a parked thread
+// takes as long as a small kernel. They start only when none is idle. A helper woken
+// too late for a parallel-for finds it over and leaves: the kernel never waits for a
+// helper to wake, only for chunks being computed.
+//
+// # Plans
+//
+// A session made from a compiled plan (plan.go) runs into a reusable run state. With
+// one worker the caller runs the nodes in graph order; with more, a scheduler kept in
+// the run state runs them on the caller and on helpers that take free tokens when more
+// than one node is ready, with one parallel-for per token made once. In steady state a
+// run allocates nothing (TestPlanZeroAllocs).
 //
 // # Memory
 //
