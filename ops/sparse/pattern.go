@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/attn"
 )
 
 // Pattern says which keys each query of ciuic.SparseAttention attends to. Positions are
@@ -132,8 +133,9 @@ func floorDiv(a, b int) int {
 	return q
 }
 
-// Span is the half-open key range [Lo, Hi).
-type Span struct{ Lo, Hi int }
+// Span is the half-open key range [Lo, Hi): the engine's (ops/internal/attn) type, so
+// that the tiled kernel hands the pattern's spans over without converting them.
+type Span = attn.Span
 
 // Spans appends to dst the sorted, disjoint key ranges within [0, T) that query head h at
 // aligned position pos attends to, and returns it.
@@ -147,12 +149,12 @@ func (p Pattern) Spans(dst []Span, h, pos, T int) []Span {
 		return dst
 	}
 	if pos < p.GlobalTokens {
-		return append(dst, Span{0, hi})
+		return append(dst, Span{Lo: 0, Hi: hi})
 	}
 	add := func(lo, end int) {
 		lo, end = max(lo, 0), min(end, hi)
 		if lo < end {
-			dst = append(dst, Span{lo, end})
+			dst = append(dst, Span{Lo: lo, Hi: end})
 		}
 	}
 	add(0, p.GlobalTokens)

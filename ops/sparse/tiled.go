@@ -112,19 +112,13 @@ func (c *call) tasks(lo, hi int) {
 
 // headRows is the pattern and mask of one (batch, head) as the engine asks for them.
 type headRows struct {
-	g     *geom
-	b, h  int
-	spans []Span
+	g    *geom
+	b, h int
 }
 
 func (r *headRows) Spans(dst []attn.Span, s int) []attn.Span {
 	g := r.g
-	r.spans = g.pat.Spans(r.spans, r.h, s+g.T-g.S, g.T)
-	dst = dst[:0]
-	for _, sp := range r.spans {
-		dst = append(dst, attn.Span{Lo: sp.Lo, Hi: sp.Hi})
-	}
-	return dst
+	return g.pat.Spans(dst, r.h, s+g.T-g.S, g.T)
 }
 
 func (r *headRows) Mask(x []float32, s, t0 int) {

@@ -86,7 +86,8 @@ type Worker struct {
 	m, l    []float32 // per row: running max and sum
 	corr    []float32 // per row: this tile's correction e^(m-m')
 	mx, sum []float32 // per row: the new running max and this tile's sum of weights
-	spans   [][]Span  // per row of the block
+	spans   [][]Span  // per row of the group
+	rs      [][]Span  // per row of the block (spans from the block's first row)
 	union   []Span
 	pl, ph  []int  // per row panel: the keys of the tile its rows keep, [pl, ph)
 	start   []bool // per row panel: acc holds something
@@ -95,11 +96,15 @@ type Worker struct {
 // Run computes output rows [s0, s1) of head h with kernel kern (Kernel()).
 func (w *Worker) Run(kern *gemm.Kernel, h *Head, s0, s1 int) {
 	w.setup(kern, h)
-	// The key range the group reaches: the spans of every row, merged.
+	// Every row's spans, asked for once (the blocks reuse them), and the key range the
+	// group reaches.
+	if len(w.spans) < s1-s0 {
+		w.spans = append(w.spans, make([][]Span, s1-s0-len(w.spans))...)
+	}
 	lo, hi := h.T, 0
 	for s := s0; s < s1; s++ {
-		sp := h.Rows.Spans(w.spans[0], s)
-		w.spans[0] = sp
+		sp := h.Rows.Spans(w.spans[s-s0], s)
+		w.spans[s-s0] = sp
 		if n := len(sp); n > 0 {
 			lo, hi = min(lo, sp[0].Lo), max(hi, sp[n-1].Hi)
 		}
@@ -109,6 +114,7 @@ func (w *Worker) Run(kern *gemm.Kernel, h *Head, s0, s1 int) {
 		w.pack(h, lo, hi)
 	}
 	for b := s0; b < s1; b += BlockQ {
+		w.rs = w.spans[b-s0:]
 		w.block(h, b, min(s1, b+BlockQ))
 	}
 }
@@ -130,9 +136,6 @@ func (w *Worker) setup(kern *gemm.Kernel, h *Head) {
 	w.acc = grow(w.acc, rows*(h.Dv+nr-1)/nr*nr)
 	w.m, w.l, w.corr = grow(w.m, rows), grow(w.l, rows), grow(w.corr, rows)
 	w.mx, w.sum = grow(w.mx, rows), grow(w.sum, rows)
-	if len(w.spans) < rows {
-		w.spans = make([][]Span, rows)
-	}
 	if panels := rows / mr; len(w.pl) < panels {
 		w.pl, w.ph, w.start = make([]int, panels), make([]int, panels), make([]bool, panels)
 	}
@@ -204,8 +207,7 @@ func (w *Worker) block(h *Head, s0, s1 int) {
 	panels := (rows + mr - 1) / mr
 	w.union = w.union[:0]
 	for i := 0; i < rows; i++ {
-		w.spans[i] = h.Rows.Spans(w.spans[i], s0+i)
-		w.union = append(w.union, w.spans[i]...)
+		w.union = append(w.union, w.rs[i]...)
 	}
 	w.union = mergeSpans(w.union)
 	// The scale goes on Q, not on the scores: fewer products (D per query rather than
@@ -249,7 +251,7 @@ func (w *Worker) tile(h *Head, s0, rows, t0, from, t1, lda int) {
 	for ip := 0; ip < panels; ip++ {
 		pl, ph := t1, from
 		for i := ip * mr; i < min(rows, ip*mr+mr); i++ {
-			for _, sp := range w.spans[i] {
+			for _, sp := range w.rs[i] {
 				if lo, hi := max(sp.Lo, from), min(sp.Hi, t1); lo < hi {
 					pl, ph = min(pl, lo), max(ph, hi)
 				}
@@ -316,7 +318,7 @@ func (w *Worker) dropAndMask(h *Head, row []float32, i, s, t0, from, t1 int) {
 	end := t0 + len(row)
 	ninf := float32(math.Inf(-1))
 	next := t0
-	for _, sp := range w.spans[i] {
+	for _, sp := range w.rs[i] {
 		lo, hi := max(sp.Lo, next, from), min(sp.Hi, end, t1)
 		if lo >= hi {
 			continue
