@@ -180,12 +180,6 @@ func newForJob(ctx context.Context, tok *tokens, workers int) *forJob {
 	return j
 }
 
-// parallelFor returns a KernelContext.Parallel drawing on tok (one job per call: for
-// paths where a node's run allocates anyway).
-func parallelFor(ctx context.Context, tok *tokens, workers int) func(n, grain int, fn func(lo, hi int)) {
-	return newForJob(ctx, tok, workers).forFn
-}
-
 // For runs fn over [0, n) in chunks of at least grain items, on this goroutine and the
 // helpers it can get, and returns when every chunk is done.
 func (j *forJob) For(n, grain int, fn func(lo, hi int)) {

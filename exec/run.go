@@ -75,6 +75,7 @@ func (s *Session) Execute(ctx context.Context, inputs map[string]*ops.Tensor) (*
 		signal:    make(chan struct{}, len(s.nodes)),
 		start:     time.Now(),
 	}
+	r.jobs = make([]*forJob, s.workers)
 	for i, si := range s.inputSlots {
 		r.values[si] = in[i]
 		r.external[dataKey(in[i])] = true
@@ -129,6 +130,9 @@ type run struct {
 	s   *Session
 	ctx context.Context // canceled on the first error
 	tok *tokens
+	// jobs holds the parallel-for of each token's holder, made on first use; only the
+	// goroutine holding token id touches jobs[id].
+	jobs []*forJob
 	// signal has one element per node pushed on ready and not yet popped.
 	signal chan struct{}
 	start  time.Time
@@ -194,7 +198,7 @@ func (r *run) runNext() error {
 	r.mu.Unlock()
 
 	t0 := time.Since(r.start)
-	kctx := &ops.KernelContext{NumOutputs: len(nd.out), Parallel: parallelFor(r.ctx, r.tok, r.s.workers)}
+	kctx := &ops.KernelContext{NumOutputs: len(nd.out), Parallel: r.job(id).forFn}
 	outs, kerr := callKernel(nd.kernel, kctx, in, nd.n.Attrs)
 	t1 := time.Since(r.start)
 	if err := r.ctx.Err(); err != nil {
@@ -239,6 +243,13 @@ func (r *run) runNext() error {
 		}
 	}
 	return nil
+}
+
+func (r *run) job(id int) *forJob {
+	if r.jobs[id] == nil {
+		r.jobs[id] = newForJob(r.ctx, r.tok, r.s.workers)
+	}
+	return r.jobs[id]
 }
 
 // callKernel runs k, turning a panic into an error: a kernel bug must not take down
