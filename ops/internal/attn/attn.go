@@ -64,8 +64,8 @@ const (
 // that AVX2's 6×16 tile is preferred to AVX-512's 8×48 where both run. On Zen 4 they
 // reach the same rate (the 512-bit unit is two 256-bit halves), and heads are narrow
 // (Dv = 64 fills 64 of the 96 columns two 48-wide panels compute, but four 16-wide ones
-// exactly), as are causal score tiles: BenchmarkHead takes 48 µs of CPU with AVX2,
-// 60 µs with AVX-512.
+// exactly), as are causal score tiles: BenchmarkHead took 48 µs of CPU with AVX2,
+// 60 µs with AVX-512 (before the packing kernels of package vec).
 func Kernel() *gemm.Kernel {
 	if k := gemm.Active(); k.Name != "avx512" || avx2 == nil {
 		return k
