@@ -83,14 +83,20 @@ var helpers struct {
 	idle []*helper // a stack: the helper parked last is the likeliest to still be spinning
 }
 
-// spinFor is how long an idle helper polls for its next task before parking, and how
-// long a parallel-for's caller polls for its helpers before sleeping. Waking a parked
+// spinFor is how long an idle helper polls for its next task before parking. Waking a parked
 // goroutine on an idle core takes tens of microseconds (the thread sleeps in the
 // kernel), as long as a small GEMM, and a transformer's parallel loops come a few to a
 // few hundred microseconds apart. Measured on gpt4l (2 workers, Zen 4): 10 µs 7.6 ms,
 // 50 µs 6.5 ms, 200 µs 5.4 ms, 500 µs and 1 ms no better. A spinning helper holds no
-// token: it is not counted as work, and it parks by itself when no work comes.
+// token: it is not counted as work, it parks by itself when no work comes, and it
+// yields its core to any other thread that wants it (osYield): with a CPU hog beside
+// gpt4l's two workers, 9.3 ms as with no spinning, 16 ms spinning without yielding.
 const spinFor = 200 * time.Microsecond
+
+// waitSpin is how long a parallel-for's caller polls for its helpers' last chunks
+// before sleeping: about a chunk of a transformer's GEMM with two workers. Longer
+// costs more when the machine is oversubscribed and a helper's thread is not running.
+const waitSpin = 30 * time.Microsecond
 
 // handOut gives t to an idle helper, starting one if none is idle.
 func handOut(t task, id int, gen uint32) {
@@ -131,7 +137,8 @@ func (h *helper) next() handoff {
 		if i%16 == 15 && time.Since(start) > spinFor {
 			return <-h.wake
 		}
-		runtime.Gosched() // other goroutines of this thread run meanwhile
+		runtime.Gosched() // other goroutines of this thread run meanwhile,
+		osYield()         // and other threads of this core
 	}
 }
 
@@ -238,7 +245,7 @@ const (
 // close ends the call's generation once no helper is inside the job: helpers woken
 // later find the generation over and leave without touching the job, so the caller
 // never waits for a helper to wake, only for those working to finish their chunk. It
-// polls for spinFor first (a chunk ends within microseconds), then sleeps until the
+// polls for waitSpin first (a chunk ends within microseconds), then sleeps until the
 // last helper out wakes it.
 func (j *forJob) close() {
 	closed := uint64(j.gen+1) << 32
@@ -254,8 +261,9 @@ func (j *forJob) close() {
 		if i == 0 {
 			start = time.Now()
 		}
-		if i%16 != 15 || time.Since(start) < spinFor {
+		if i%16 != 15 || time.Since(start) < waitSpin {
 			runtime.Gosched() // a helper may share this thread
+			osYield()         // or this core
 			continue
 		}
 		if j.state.CompareAndSwap(s, s|waitBit) {
