@@ -83,8 +83,8 @@ var helpers struct {
 	idle []*helper // a stack: the helper parked last is the likeliest to still be spinning
 }
 
-// spinFor is how long an idle helper polls for its next task before parking. Waking a parked
-// goroutine on an idle core takes tens of microseconds (the thread sleeps in the
+// spinFor is how long an idle helper polls for its next task before parking. Waking a
+// parked goroutine on an idle core takes tens of microseconds (the thread sleeps in the
 // kernel), as long as a small GEMM, and a transformer's parallel loops come a few to a
 // few hundred microseconds apart. Measured on gpt4l (2 workers, Zen 4): 10 µs 7.6 ms,
 // 50 µs 6.5 ms, 200 µs 5.4 ms, 500 µs and 1 ms no better. A spinning helper holds no
