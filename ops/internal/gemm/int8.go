@@ -245,9 +245,12 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 	// At least ~8 column blocks when N allows, so that two to four workers get even
 	// shares of a 128-row product (the whole of M is usually one block).
 	j.npb = max(1, min((j.npanels+7)/8, 256/nr))
-	mblocks := (j.mpanels + j.mpb - 1) / j.mpb
 	j.nblocks = (j.npanels + j.npb - 1) / j.npb
-	opsPerItem := 2 * min(M, mb) * min(N, j.npb*nr) * K
+	for par != nil && j.mpb > 1 && (j.mpanels+j.mpb-1)/j.mpb*j.nblocks < 16 { // as Mul does
+		j.mpb = (j.mpb + 1) / 2
+	}
+	mblocks := (j.mpanels + j.mpb - 1) / j.mpb
+	opsPerItem := 2 * min(M, j.mpb*mr) * min(N, j.npb*nr) * K
 	grain := max(1, (1<<21)/max(1, opsPerItem))
 	par.run(mblocks*j.nblocks, grain, j.runFn)
 }
