@@ -95,10 +95,15 @@ func NewPlanSession(p *codegen.Plan, opts Options) (*Session, error) {
 			} else {
 				err = ops.Prepack(nil, t) // another GEMM is active here
 			}
+		} else if pm := p.PackedInt8[v]; pm != nil {
+			if impl, _, _, _ := pm.Panels(); impl == ops.GemmInt8Impl() {
+				err = ops.UsePackedInt8(t, pm)
+			} else {
+				err = ops.Prepack(nil, t) // another int8 GEMM is active here
+			}
 		} else if int8Weight(v) {
-			// The int8 panels are not in the file (ops/internal/gemm has no way to
-			// rebuild a PackedI8 from stored bytes yet): pack them once here, at load,
-			// as a Session does, rather than on the first run.
+			// A plan made without its int8 panels (Compile found no constant weight
+			// there): pack once here, at load, rather than on the first run.
 			err = ops.Prepack(nil, t)
 		}
 		return t, err
