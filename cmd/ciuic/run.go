@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ciuic/ciuic/cmd/internal/cli"
+	"github.com/ciuic/ciuic/codegen"
 	"github.com/ciuic/ciuic/exec"
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops"
@@ -54,7 +55,23 @@ func (f *sessionFlags) open(model string, opts exec.Options) (*exec.Session, map
 		if err != nil {
 			return nil, nil, err
 		}
-		if s, err = exec.NewSession(g, opts); err != nil {
+		// A source model runs as ciuicc would compile it: a plan made in memory (kernels
+		// chosen, intermediates in one planned arena, weights packed once), so that run
+		// and bench measure what a .ciuic file gives. Symbolic dims are planned for the
+		// sizes of -dim (re-planned when the inputs differ).
+		dims, err := f.dims.Dims()
+		if err != nil {
+			return nil, nil, err
+		}
+		bind := map[string]int64{}
+		for name, n := range dims {
+			bind[name] = int64(n)
+		}
+		p, err := codegen.Compile(g, codegen.Options{Bindings: bind})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", model, err)
+		}
+		if s, err = exec.NewPlanSession(p, opts); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", model, err)
 		}
 	}
