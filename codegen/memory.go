@@ -123,6 +123,7 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 	for _, v := range g.Outputs {
 		isOutput[v] = true
 	}
+	anc := ancestors(g, pos)
 	bufOf := map[*ir.Value]*buffer{}
 	var bufs []*buffer
 	// lastUse is the last node position reading v (-1 if none).
@@ -178,7 +179,7 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 					continue
 				}
 			}
-			if in := inPlaceInput(n, o, shape, mp, bufOf, isOutput, lastUse, i); in != nil {
+			if in := inPlaceInput(n, o, shape, mp, bufOf, isOutput, lastUse, anc, i); in != nil {
 				b := bufOf[in]
 				vp.Storage, vp.Alias, vp.InPlace = Alias, in, true
 				bufOf[o] = b
@@ -208,7 +209,12 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 			b.end = len(g.Nodes)
 		}
 	}
-	mp.ArenaBytes = assignOffsets(bufs)
+	// A dead buffer's bytes go to a node only if every user of the buffer happens
+	// before that node through data edges: reuse then orders nothing that the graph
+	// leaves independent, so a parallel run keeps its independent branches.
+	mp.ArenaBytes = assignOffsets(bufs, func(u, b *buffer) bool {
+		return !u.outputOfRun && u.end < b.start && anc.allBefore(u.users, b.start)
+	})
 	for _, b := range bufs {
 		mp.Values[b.root].Offset = b.offset
 	}
@@ -219,17 +225,66 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 			}
 		}
 	}
-	mp.After = memoryDeps(bufs, len(g.Nodes))
+	mp.After = memoryDeps(bufs, anc, len(g.Nodes))
 	return mp, nil
+}
+
+// ancestry holds, per node, the set of nodes it depends on through data edges
+// (transitively): one bit per node, n²/8 bytes in all (1.25 MB for 3,000 nodes).
+type ancestry struct {
+	words int      // uint64 words per node
+	bits  []uint64 // node i's ancestors are bits[i*words : (i+1)*words]
+}
+
+// ancestors computes the data-edge ancestry of g's nodes; pos is their position in
+// g.Nodes, a topological order, so a node's producers are complete before it.
+func ancestors(g *ir.Graph, pos map[*ir.Node]int) *ancestry {
+	n := len(g.Nodes)
+	a := &ancestry{words: (n + 63) / 64}
+	a.bits = make([]uint64, n*a.words)
+	for i, nd := range g.Nodes {
+		row := a.bits[i*a.words : (i+1)*a.words]
+		for _, in := range nd.Inputs {
+			if in == nil || in.Def == nil {
+				continue
+			}
+			j, ok := pos[in.Def]
+			if !ok || j >= i {
+				continue
+			}
+			for k, w := range a.bits[j*a.words : (j+1)*a.words] {
+				row[k] |= w
+			}
+			row[j/64] |= 1 << (j % 64)
+		}
+	}
+	return a
+}
+
+// before reports whether node j happens before node i: i depends on j through data edges.
+func (a *ancestry) before(j, i int) bool {
+	return j >= 0 && j < i && a.bits[i*a.words+j/64]&(1<<(j%64)) != 0
+}
+
+// allBefore reports whether every node of nodes, other than i itself, happens before i.
+func (a *ancestry) allBefore(nodes []int, i int) bool {
+	for _, j := range nodes {
+		if j != i && !a.before(j, i) {
+			return false
+		}
+	}
+	return true
 }
 
 // inPlaceInput returns the input of n whose buffer n's output o can take over, or nil.
 // The input must own an arena buffer of o's size and dtype, and every value in that
 // buffer must be dead after node i (its readers all come no later than n, and it is not
-// a graph output); no other input of n may share the buffer, and no other output of n
-// may have taken it already.
+// a graph output), and every node that used the buffer must happen before n through
+// data edges (a sibling reader of the input would otherwise have to finish first, an
+// ordering the graph does not have); no other input of n may share the buffer, and no
+// other output of n may have taken it already.
 func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf map[*ir.Value]*buffer,
-	isOutput map[*ir.Value]bool, lastUse func(*ir.Value) int, i int) *ir.Value {
+	isOutput map[*ir.Value]bool, lastUse func(*ir.Value) int, anc *ancestry, i int) *ir.Value {
 	dt := ir.Invalid
 	for _, in := range n.Inputs {
 		if in != nil {
@@ -246,7 +301,7 @@ func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf ma
 		if b == nil || vp == nil || in.Type.DType != o.Type.DType || !slices.Equal(vp.Shape, shape) {
 			continue
 		}
-		dead := true
+		dead := anc.allBefore(b.users, i)
 		for v, bb := range bufOf {
 			if bb == b && (isOutput[v] || lastUse(v) > i) {
 				dead = false
@@ -270,77 +325,52 @@ func inPlaceInput(n *ir.Node, o *ir.Value, shape []int, mp *MemoryPlan, bufOf ma
 	return nil
 }
 
-// assignOffsets places buffers in one arena, in order of definition: before node p
-// allocates, the buffers whose last use came before p are freed; each allocation takes
-// the smallest free gap it fits (best fit), else grows the arena. It returns the arena
-// size.
-func assignOffsets(bufs []*buffer) int64 {
-	type gap struct{ off, size int64 }
-	var free []gap // sorted by offset, coalesced
-	var top int64
-	release := func(off, size int64) {
-		free = append(free, gap{off, size})
-		sort.Slice(free, func(i, j int) bool { return free[i].off < free[j].off })
-		merged := free[:1]
-		for _, g := range free[1:] {
-			last := &merged[len(merged)-1]
-			if last.off+last.size == g.off {
-				last.size += g.size
-			} else {
-				merged = append(merged, g)
-			}
-		}
-		free = merged
-		// A gap at the top of the arena gives its space back to the top.
-		if l := free[len(free)-1]; l.off+l.size == top {
-			top = l.off
-			free = free[:len(free)-1]
-		}
-	}
+// assignOffsets places buffers in one arena, in order of definition. Buffer b may share
+// bytes with an earlier buffer u only if reusable(u, b) (u is dead by the time b is
+// written); b takes the smallest gap between the others that it fits (best fit), else
+// the space above them. It returns the arena size.
+func assignOffsets(bufs []*buffer, reusable func(u, b *buffer) bool) int64 {
+	type span struct{ off, end int64 }
 	order := append([]*buffer(nil), bufs...)
 	sort.SliceStable(order, func(i, j int) bool { return order[i].start < order[j].start })
-	byEnd := append([]*buffer(nil), bufs...)
-	sort.SliceStable(byEnd, func(i, j int) bool { return byEnd[i].end < byEnd[j].end })
 	var arena int64
-	next := 0 // in byEnd: first buffer not yet freed
-	for _, b := range order {
-		for next < len(byEnd) && byEnd[next].end < b.start {
-			if byEnd[next].start < b.start { // placed already
-				release(byEnd[next].offset, byEnd[next].size)
-			}
-			next++
-		}
-		best := -1
-		for k, g := range free {
-			if g.size >= b.size && (best < 0 || g.size < free[best].size) {
-				best = k
+	var taken []span
+	for k, b := range order {
+		taken = taken[:0]
+		for _, u := range order[:k] {
+			if !reusable(u, b) {
+				taken = append(taken, span{u.offset, u.offset + u.size})
 			}
 		}
-		if best >= 0 {
-			b.offset = free[best].off
-			free[best].off += b.size
-			free[best].size -= b.size
-			if free[best].size == 0 {
-				free = append(free[:best], free[best+1:]...)
+		sort.Slice(taken, func(i, j int) bool { return taken[i].off < taken[j].off })
+		var top int64 // end of the taken spans seen so far
+		best, bestSize := int64(-1), int64(0)
+		for _, t := range taken {
+			if gap := t.off - top; gap >= b.size && (best < 0 || gap < bestSize) {
+				best, bestSize = top, gap
 			}
-		} else {
-			b.offset = top
-			top += b.size
+			top = max(top, t.end)
 		}
-		arena = max(arena, top)
+		if best < 0 {
+			best = top
+		}
+		b.offset = best
+		arena = max(arena, b.offset+b.size)
 	}
 	return arena
 }
 
-// memoryDeps returns, per node, the nodes that use memory the node writes over: for a
-// buffer b placed at node p over (part of) a dead buffer u, every user of u; for an
-// in-place write into b at node q, every earlier user of b. In a sequential run in graph
-// order these all come before the writer already; a parallel run must wait for them.
-func memoryDeps(bufs []*buffer, nnodes int) [][]int {
+// memoryDeps returns, per node, the nodes that use memory the node writes over and do
+// not already happen before it through data edges: for a buffer b placed at node p over
+// (part of) a dead buffer u, the users of u; for an in-place write into b at node q, the
+// earlier users of b. assignOffsets and inPlaceInput only reuse memory whose users all
+// happen before the writer, so what remains comes from kernels that update an input
+// they are given (ops.UpdatedInput). A parallel run waits for these too.
+func memoryDeps(bufs []*buffer, anc *ancestry, nnodes int) [][]int {
 	after := make([][]int, nnodes)
 	seen := make([]map[int]bool, nnodes)
 	add := func(node, before int) {
-		if before == node || before < 0 {
+		if before == node || before < 0 || anc.before(before, node) {
 			return
 		}
 		if seen[node] == nil {

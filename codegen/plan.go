@@ -321,6 +321,7 @@ type Stats struct {
 	Views       int              `json:"view_nodes"`
 	Dynamic     int              `json:"dynamic_values"`
 	Components  int              `json:"independent_components"`
+	MemoryDeps  int              `json:"memory_deps"` // entries of MemoryPlan.After: orderings memory reuse adds
 	Levels      int              `json:"levels"`
 	Kernels     map[string]int   `json:"kernels"` // impl -> node count
 	Bindings    map[string]int64 `json:"bindings,omitempty"`
@@ -334,6 +335,9 @@ func (p *Plan) Stats() Stats {
 		LoadMs: float64(p.LoadTime) / 1e6}
 	if p.Memory != nil {
 		s.ArenaBytes, s.NaiveBytes, s.Bindings = p.Memory.ArenaBytes, p.Memory.NaiveBytes, p.Memory.Bindings
+		for _, a := range p.Memory.After {
+			s.MemoryDeps += len(a)
+		}
 		for _, vp := range p.Memory.Values {
 			switch {
 			case vp.Storage == Alias && vp.InPlace:
