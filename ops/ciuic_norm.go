@@ -75,7 +75,7 @@ func skipLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 	y, sum := New(ir.F32, x.Shape...), New(ir.F32, x.Shape...)
 	ys, ss := y.F32(), sum.F32()
 	rows := NumElems(x.Shape[:x.Rank()-1])
-	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
+	ctx.ParallelFor(rows, rowGrain(D), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			srow, xrow := ss[r*D:][:D], xs[r*D:][:D]
 			var sum, sq float64

@@ -46,6 +46,17 @@ func TestIntoMatchesKernel(t *testing.T) {
 		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(1, 7, 16), rt(7, 16), rt(16), rt(16)}, nil, 1}, // X's layout
 		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(2, 7, 16), rt(2, 1, 16), rt(16)}, nil, 2},      // other broadcast: falls back
 		{ir.CiuicDomain, "RMSNorm", []*Tensor{rt(70, 64), rt(64)}, nil, 1},
+		{ir.CiuicDomain, "RMSNorm", []*Tensor{rt(300, 17), rt(17)}, nil, 1},
+		{ir.CiuicDomain, "RMSNorm", []*Tensor{rt(3, 1), rt(1)}, nil, 1},
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(300, 15), rt(300, 15), rt(15), rt(15), rt(15)}, nil, 2},
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(65, 63), rt(65, 63), rt(63)}, nil, 1},
+		{"", "LayerNormalization", []*Tensor{rt(2, 70, 64), rt(64), rt(64)}, nil, 1},
+		{"", "LayerNormalization", []*Tensor{rt(300, 17), rt(17)}, ir.Attrs{"epsilon": ir.FloatAttr(1e-3)}, 1}, // no bias
+		{"", "LayerNormalization", []*Tensor{rt(65, 63), rt(1, 63), rt(63)}, nil, 1},
+		{"", "LayerNormalization", []*Tensor{rt(3, 1), rt(1), rt(1)}, nil, 1},
+		{"", "LayerNormalization", []*Tensor{rt(15), rt(15), rt(15)}, nil, 1},
+		{"", "LayerNormalization", []*Tensor{rt(5, 3, 16), rt(3, 16)}, ir.Attrs{"axis": ir.IntAttr(1)}, 1}, // two axes: falls back
+		{"", "LayerNormalization", []*Tensor{rt(70, 64), rt(64), rt(64)}, nil, 3},                          // Mean and InvStdDev: falls back
 		{ir.CiuicDomain, "FusedElementwise", []*Tensor{rt(3, 70, 64), rt(64)}, ir.Attrs{"expr": ir.StringAttr("Mul(x0, Sigmoid(Add(x0, x1)))")}, 1},
 		{ir.CiuicDomain, "FusedElementwise", []*Tensor{rt(3, 70, 64), rt(3, 70, 64)}, ir.Attrs{"expr": ir.StringAttr("Sub(x1, Tanh(x0))")}, 1},
 		{ir.CiuicDomain, "Attention", []*Tensor{rt(1, 70, 64), rt(1, 70, 64), rt(1, 70, 64)}, attn, 1},

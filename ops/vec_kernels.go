@@ -99,7 +99,7 @@ func fastSoftmaxKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Ten
 	if D == 0 {
 		return one(y), nil
 	}
-	ctx.ParallelFor(rows, max(1, 4096/D), func(lo, hi int) {
+	ctx.ParallelFor(rows, rowGrain(D), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			SoftmaxRow(ys[r*D:][:D], xs[r*D:][:D])
 		}
@@ -142,13 +142,7 @@ func fastLayerNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*T
 	}
 	eps := float64(attrs.Float("epsilon", 1e-5))
 	y := New(ir.F32, x.Shape...)
-	xs, ys := x.F32(), y.F32()
-	rows := NumElems(x.Shape[:axis])
-	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			LayerNormRow(ys[r*D:][:D], xs[r*D:][:D], scale, bias, eps)
-		}
-	})
+	layerNormRows(ctx, y.F32(), x.F32(), scale, bias, D, eps)
 	return one(y), nil
 }
 
@@ -206,12 +200,6 @@ func fastRMSNormKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Ten
 	}
 	eps := float64(attrs.Float("epsilon", 1e-5))
 	y := New(ir.F32, x.Shape...)
-	xs, ys := x.F32(), y.F32()
-	rows := NumElems(x.Shape[:x.Rank()-1])
-	ctx.ParallelFor(rows, max(1, 4096/max(D, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			RMSNormRow(ys[r*D:][:D], xs[r*D:][:D], scale, eps)
-		}
-	})
+	rmsNormRows(ctx, y.F32(), x.F32(), scale, D, eps)
 	return one(y), nil
 }
