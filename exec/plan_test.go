@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ciuic/ciuic/codegen"
 	"github.com/ciuic/ciuic/ir"
@@ -145,7 +147,7 @@ func bitsEqual(t *testing.T, name string, got, want *ops.Tensor) {
 }
 
 // TestPlanRoundTrip: Compile -> WriteFile -> Load -> run gives exactly what a Session
-// running the source graph gives, for one and two workers and repeated runs (the
+// running the source graph gives, for one, two and eight workers and repeated runs (the
 // arena is reused).
 func TestPlanRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
@@ -169,7 +171,7 @@ func TestPlanRoundTrip(t *testing.T) {
 			if p.Memory.ArenaBytes >= p.Memory.NaiveBytes && tc.name != "small" {
 				t.Errorf("arena %d bytes, no smaller than the sum of intermediates %d", p.Memory.ArenaBytes, p.Memory.NaiveBytes)
 			}
-			for _, workers := range []int{1, 2} {
+			for _, workers := range []int{1, 2, 8} {
 				s, err := NewPlanSession(p, Options{Workers: workers})
 				if err != nil {
 					t.Fatal(err)
@@ -281,5 +283,130 @@ func TestPlanPacksOnce(t *testing.T) {
 	}
 	if n := ops.GemmPacks() - before; n != 0 {
 		t.Errorf("runs packed %d matrices, want 0", n)
+	}
+}
+
+// TestPlanBranchesIndependent: the memory plan of four independent MLP branches adds
+// no ordering between them (issue 9: a plan keeps the graph's inter-op parallelism),
+// so the executor's dependencies (data plus memory) leave every branch unreachable
+// from the others.
+func TestPlanBranchesIndependent(t *testing.T) {
+	g := mlpGraph(t, true)
+	p := loadPlan(t, g)
+	for i, before := range p.Memory.After {
+		if len(before) > 0 {
+			t.Errorf("node %d %s waits for %v: memory reuse orders nodes the graph does not", i, g.Nodes[i].OpName(), before)
+		}
+	}
+	s, err := NewPlanSession(p, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.plan.def
+	// reach[i]: the nodes that wait, directly or not, for node i.
+	reach := make([]map[int]bool, len(g.Nodes))
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		reach[i] = map[int]bool{}
+		for _, c := range l.consumers[i] {
+			reach[i][c] = true
+			for r := range reach[c] {
+				reach[i][r] = true
+			}
+		}
+	}
+	branch := func(i int) int { return i / 3 } // MatMul, Relu, MatMul per branch; then Concat
+	for i := 0; i < 12; i++ {
+		for j := range reach[i] {
+			if j < 12 && branch(j) != branch(i) {
+				t.Fatalf("node %d (branch %d) waits for node %d (branch %d)", j, branch(j), i, branch(i))
+			}
+		}
+	}
+	if len(l.initial) != 4 {
+		t.Errorf("%d nodes ready at the start, want the 4 branch heads", len(l.initial))
+	}
+}
+
+// rendezvous is the state of the test op ciuic.test.Rendezvous: each call waits until
+// want calls have arrived, so a graph with two of them on independent branches runs
+// only if both branches run at the same time.
+var rendezvous struct {
+	once sync.Once
+	mu   sync.Mutex
+	n    int
+	all  chan struct{}
+}
+
+const rendezvousWant = 2
+
+func registerRendezvous(t *testing.T) {
+	rendezvous.once.Do(func() {
+		err := ir.Register(&ir.Schema{Domain: "ciuic.test", Op: "Rendezvous", MinInputs: 1, MaxInputs: 1, MinOutputs: 1, MaxOutputs: 1,
+			Infer: func(n *ir.Node) ([]ir.Type, error) { return []ir.Type{n.Inputs[0].Type}, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops.Register("ciuic.test", "Rendezvous", func(_ *ops.KernelContext, in []*ops.Tensor, _ ir.Attrs) ([]*ops.Tensor, error) {
+			rendezvous.mu.Lock()
+			rendezvous.n++
+			if rendezvous.n == rendezvousWant {
+				close(rendezvous.all)
+			}
+			all := rendezvous.all
+			rendezvous.mu.Unlock()
+			select {
+			case <-all:
+				return []*ops.Tensor{in[0].Clone()}, nil
+			case <-time.After(10 * time.Second):
+				return nil, fmt.Errorf("the other branch did not start: the plan ran independent branches one after the other")
+			}
+		}, ir.F32)
+	})
+	rendezvous.mu.Lock()
+	rendezvous.n, rendezvous.all = 0, make(chan struct{})
+	rendezvous.mu.Unlock()
+}
+
+// TestPlanBranchesOverlap: a two-worker run of a plan runs independent branches at the
+// same time. Branch a is Rendezvous -> MatMul -> MatMul, branch b a Rendezvous whose
+// output fits in the bytes branch a's intermediates leave: a planner that reused them
+// would make b wait for a, and a's Rendezvous would wait for b's in vain.
+func TestPlanBranchesOverlap(t *testing.T) {
+	registerRendezvous(t)
+	g := ir.NewGraph("rendezvous")
+	x := g.AddInput("x", ir.T(ir.F32, ir.StaticShape(16, 16)))
+	w := g.AddConst("w", ir.NewTensorF32([]int64{16, 16}, make([]float32, 256)))
+	meet := func() *ir.Value {
+		n := g.NewNode("Rendezvous", []*ir.Value{x}, nil)
+		n.Domain = "ciuic.test"
+		return n.Outputs[0]
+	}
+	a := meet()
+	a = g.NewNode("MatMul", []*ir.Value{a, w}, nil).Outputs[0]
+	a = g.NewNode("MatMul", []*ir.Value{a, w}, nil).Outputs[0]
+	b := meet()
+	g.Outputs = []*ir.Value{g.NewNode("Concat", []*ir.Value{a, b}, ir.Attrs{"axis": ir.IntAttr(0)}).Outputs[0]}
+	if err := ir.InferTypes(g); err != nil {
+		t.Fatal(err)
+	}
+	p := loadPlan(t, g)
+	s, err := NewPlanSession(p, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := 0; run < 3; run++ {
+		registerRendezvous(t)
+		in := randomInput(g, uint64(run))
+		out, err := s.RunOrdered(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Rows 16..31 are branch b: x itself.
+		x := in["x"].F32()
+		for i, v := range out[0].F32()[256:] {
+			if math.Float32bits(v) != math.Float32bits(x[i]) {
+				t.Fatalf("out[%d] = %v, want x[%d] = %v", 256+i, v, i, x[i])
+			}
+		}
 	}
 }
