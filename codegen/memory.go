@@ -98,6 +98,7 @@ type buffer struct {
 	start, end  int   // node positions: defined at start, last used at end
 	offset      int64
 	users       []int // nodes that read or write it
+	writers     []int // nodes other than the root's that write it: in place, or updating an input
 	outputOfRun bool  // holds a graph output: live to the end
 }
 
@@ -172,6 +173,7 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 						if b := bufOf[in]; b != nil {
 							bufOf[o] = b
 							b.users = append(b.users, i)
+							b.writers = append(b.writers, i)
 						}
 						continue
 					}
@@ -184,6 +186,7 @@ func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 				vp.Storage, vp.Alias, vp.InPlace = Alias, in, true
 				bufOf[o] = b
 				b.users = append(b.users, i)
+				b.writers = append(b.writers, i)
 				continue
 			}
 			vp.Storage = Arena
@@ -390,11 +393,9 @@ func memoryDeps(bufs []*buffer, anc *ancestry, nnodes int) [][]int {
 				add(b.start, x)
 			}
 		}
-		// In-place writers: every user before them.
-		for _, w := range b.users {
-			if w == b.start {
-				continue
-			}
+		// In-place writers: every user before them. (Readers need no order among
+		// themselves.)
+		for _, w := range b.writers {
 			for _, x := range b.users {
 				if x < w {
 					add(w, x)

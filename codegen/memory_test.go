@@ -65,7 +65,8 @@ func randomDAG(rng *rand.Rand, n int) *ir.Graph {
 
 // TestPlanMemoryRandom: on random DAGs, buffers live at the same node never overlap,
 // and neither do they in any other order a parallel executor may choose, as long as it
-// respects the data dependencies plus the plan's memory dependencies (After).
+// respects the data dependencies plus the plan's memory dependencies (After), which
+// must be empty.
 func TestPlanMemoryRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 9))
 	for iter := 0; iter < 200; iter++ {
@@ -79,6 +80,13 @@ func TestPlanMemoryRandom(t *testing.T) {
 		}
 		if mp.ArenaBytes > alignUp(mp.NaiveBytes)+int64(len(g.Nodes))*Align {
 			t.Fatalf("arena %d bytes exceeds the naive sum %d", mp.ArenaBytes, mp.NaiveBytes)
+		}
+		// Reuse only takes bytes whose users all happen before the writer: no ordering
+		// beyond the data edges (these graphs have no op that updates an input).
+		for i, before := range mp.After {
+			if len(before) > 0 {
+				t.Fatalf("graph %d: node %d waits for %v\n%s", iter, i, before, ir.Print(g))
+			}
 		}
 		// Random schedules: pick any ready node, and check that no node writes a
 		// buffer while another value in the same bytes is still to be read.
@@ -242,5 +250,58 @@ func TestPlanMemoryReuse(t *testing.T) {
 	}
 	if err := mp.Check(g); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPlanMemoryBranches: a branch never takes the bytes another branch's dead values
+// leave, nor does a node run in place over a value a sibling still reads in some
+// order: either would make one branch wait for the other. After the branches meet,
+// their bytes are reused.
+func TestPlanMemoryBranches(t *testing.T) {
+	g := ir.NewGraph("branches")
+	x := g.AddInput("x", ir.T(ir.F32, ir.StaticShape(16, 16)))
+	w := g.AddConst("w", ir.NewTensorF32([]int64{16, 16}, make([]float32, 256)))
+	mm := func(v *ir.Value) *ir.Value { return g.NewNode("MatMul", []*ir.Value{v, w}, nil).Outputs[0] }
+	a1 := mm(x)                                                // node 0
+	a2 := mm(a1)                                               // node 1: a1 dies
+	a3 := mm(a2)                                               // node 2: a2 dies
+	b1 := mm(x)                                                // node 3: the other branch, 1 KiB like a1 and a2
+	r := g.NewNode("Relu", []*ir.Value{b1}, nil).Outputs[0]    // node 4: a sibling reader of b1
+	s := g.NewNode("Sigmoid", []*ir.Value{b1}, nil).Outputs[0] // node 5: b1's last reader
+	sum := g.NewNode("Add", []*ir.Value{a3, r}, nil).Outputs[0]
+	sum = g.NewNode("Add", []*ir.Value{sum, s}, nil).Outputs[0]
+	c := mm(sum) // node 8: everything before it has happened
+	g.Outputs = []*ir.Value{c}
+	if err := ir.InferTypes(g); err != nil {
+		t.Fatal(err)
+	}
+	mp, err := PlanMemory(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.Check(g); err != nil {
+		t.Fatal(err)
+	}
+	for i, before := range mp.After {
+		if len(before) > 0 {
+			t.Errorf("node %d waits for %v", i, before)
+		}
+	}
+	if vp := mp.Values[s]; vp.Storage != Arena {
+		t.Errorf("Sigmoid over b1 is %s, want its own buffer: Relu reads b1 and need not come first", vp.Storage)
+	}
+	overlap := func(u, v *ir.Value) bool {
+		p, q := mp.Values[u], mp.Values[v]
+		return p.Offset < q.Offset+q.Bytes && q.Offset < p.Offset+p.Bytes
+	}
+	for _, v := range []*ir.Value{b1, r, s} {
+		for _, a := range []*ir.Value{a1, a2} {
+			if overlap(v, a) {
+				t.Errorf("%s shares bytes with %s of the other branch", v, a)
+			}
+		}
+	}
+	if !overlap(c, a1) && !overlap(c, a2) && !overlap(c, b1) {
+		t.Errorf("the last MatMul reuses none of the branches' dead buffers")
 	}
 }
