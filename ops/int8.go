@@ -128,8 +128,8 @@ type int8Product struct {
 // Σ(a-za)(w-zw) = Σaw - za·Σ_k w + zw·(K·za - Σ_k a): with one za the first two
 // corrections are per column and precomputed (colAdd); the last is per row and column
 // and only there when some zw != 0. When the corrections are per column only (one za,
-// no zw) and deq has one activation scale, each segment is corrected, scaled, biased
-// (one vec.DequantI32 pass) and activated in place.
+// no zw) and deq has one activation scale, gemm.MulI8Dequant corrects, scales and
+// biases each tile as it stores it, and activates the finished blocks in place.
 func (o *int8Product) run(ctx *KernelContext, c []int32, deq *dequantF32) {
 	j := int8Jobs.Get().(*int8Job)
 	j.o, j.hasDeq = *o, deq != nil
@@ -137,7 +137,9 @@ func (o *int8Product) run(ctx *KernelContext, c []int32, deq *dequantF32) {
 		j.deq = *deq // a copy: deq stays on the caller's stack
 	}
 	if j.prepare() {
-		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N, j.fastEpi)
+		d := &j.deq
+		gemm.MulI8Dequant(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N,
+			&gemm.DequantI8{Y: d.y, ColAdd: j.colAdd, Scale: j.scale, Bias: j.bias, Act: d.act})
 	} else {
 		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N, j.slowEpi)
 	}
@@ -149,19 +151,19 @@ func (o *int8Product) run(ctx *KernelContext, c []int32, deq *dequantF32) {
 // epilogues, pooled so that a call in steady state allocates nothing (the epilogues
 // are method values, bound once when the job is made).
 type int8Job struct {
-	o                int8Product
-	deq              dequantF32
-	hasDeq, anyWZ    bool
-	zw, colAdd       []int32   // w's zero points in the packed (s8) domain; -za·Σw + zw·K·za for one za
-	rowSum           []int32   // Σ_k a per row, when some zw != 0
-	scale, bias      []float32 // aScale·wScale[j] for one aScale (else nil); the bias or zeros
-	scales, zeros    []float32 // the job's own memory behind scale and bias
-	fastEpi, slowEpi gemm.EpilogueI8
+	o             int8Product
+	deq           dequantF32
+	hasDeq, anyWZ bool
+	zw, colAdd    []int32   // w's zero points in the packed (s8) domain; -za·Σw + zw·K·za for one za
+	rowSum        []int32   // Σ_k a per row, when some zw != 0
+	scale, bias   []float32 // aScale·wScale[j] for one aScale (else nil); the bias or zeros
+	scales, zeros []float32 // the job's own memory behind scale and bias
+	slowEpi       gemm.EpilogueI8
 }
 
 var int8Jobs = sync.Pool{New: func() any {
 	j := &int8Job{}
-	j.fastEpi, j.slowEpi = j.fastSegment, j.slowSegment
+	j.slowEpi = j.slowSegment
 	return j
 }}
 
@@ -280,17 +282,6 @@ func newDequant(y []float32, N int, aScale, wScale []float32, bias []float32, ac
 		return dequantF32{}, fmt.Errorf("bias has %d elements, want %d", len(bias), N)
 	}
 	return dequantF32{y: y, N: N, aScale: aScale, wScale: wScale, bias: bias, act: f}, nil
-}
-
-// fastSegment is the epilogue of one za and no zw: row i's columns [j0, j0+len(acc))
-// corrected by colAdd, scaled, biased and activated, in one pass and in place.
-func (j *int8Job) fastSegment(i, j0 int, acc []int32) {
-	d := &j.deq
-	row := d.y[i*d.N+j0:][:len(acc)]
-	vec.DequantI32(row, acc, j.colAdd[j0:], j.scale[j0:], j.bias[j0:])
-	if d.act != nil {
-		d.act(row)
-	}
 }
 
 // slowSegment applies the zero-point corrections to a segment and, with a dequantF32,

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ciuic/ciuic/ops/internal/vec"
 	"golang.org/x/sys/cpu"
 )
 
@@ -34,14 +35,15 @@ import (
 type KernelI8 struct {
 	Name   string
 	MR, NR int
-	micro  func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)
 	gemv   func(kg int, a *uint8, b *int8, c *int32)
 	a16    bool // A is packed as int16 (2 bytes per element)
+	// deq: the microkernel dequantizes its tile on the way out (microkernelI8 in asmgen).
+	deq bool
 }
 
 var (
-	kernI8VNNI = &KernelI8{Name: "vnni", MR: 8, NR: 48, micro: igemmVNNI8x48, gemv: igemvVNNI48}
-	kernI8AVX2 = &KernelI8{Name: "avx2", MR: 6, NR: 8, micro: igemmAVX2x6x8, a16: true}
+	kernI8VNNI = &KernelI8{Name: "vnni", MR: 8, NR: 48, gemv: igemvVNNI48, deq: true}
+	kernI8AVX2 = &KernelI8{Name: "avx2", MR: 6, NR: 8, a16: true}
 	kernI8Go   = &KernelI8{Name: "go", MR: 4, NR: 16}
 	activeI8   atomic.Pointer[KernelI8]
 )
@@ -173,15 +175,31 @@ type AI8 struct {
 // EpilogueI8 gets each finished row segment of C: row i, columns [j0, j0+len(c)).
 type EpilogueI8 func(i, j0 int, c []int32)
 
+// DequantI8 is MulI8Dequant's epilogue: the finished sums of row i become
+//
+//	Y[i*ldc+j] = Act(float32(C[i][j] + ColAdd[j])·Scale[j] + Bias[j])
+//
+// the int32 add wrapping, the multiply and the add rounded separately to float32, as
+// vec.DequantI32 computes them. Y may be C's memory: the sums are converted in place.
+type DequantI8 struct {
+	Y           []float32
+	ColAdd      []int32
+	Scale, Bias []float32
+	// Act, if not nil, is applied in place to finished row segments of Y.
+	Act func([]float32)
+}
+
 // i8Job is one MulI8 call, pooled like mulJob.
 type i8Job struct {
-	a   AI8
-	b   *PackedI8
-	c   []int32
-	ldc int
-	epi EpilogueI8
-	ap  []uint8 // packed A (MulI8) or the rows zero-padded to whole groups (gemvI8)
-	esz int     // bytes per packed A element
+	a      AI8
+	b      *PackedI8
+	c      []int32
+	ldc    int
+	epi    EpilogueI8
+	deq    DequantI8
+	hasDeq bool
+	ap     []uint8 // packed A (MulI8) or the rows zero-padded to whole groups (gemvI8)
+	esz    int     // bytes per packed A element
 
 	kcg, mpb, npb, mpanels, npanels, nblocks int
 
@@ -201,7 +219,7 @@ func getI8Job(a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) *i8Job {
 }
 
 func (j *i8Job) put() {
-	j.a, j.b, j.c, j.epi = AI8{}, nil, nil, nil
+	j.a, j.b, j.c, j.epi, j.deq, j.hasDeq = AI8{}, nil, nil, nil, DequantI8{}, false
 	i8Jobs.Put(j)
 }
 
@@ -215,6 +233,24 @@ func growU8(buf []uint8, n int) []uint8 {
 // MulI8 computes C = A·B (int32; c row i at c[i*ldc:]) and calls epi on each finished
 // row segment. The work is split with par; the result (exact) never depends on it.
 func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8) {
+	j := getI8Job(a, b, c, ldc, epi)
+	defer j.put()
+	j.mul(par)
+}
+
+// MulI8Dequant computes C = A·B like MulI8 and dequantizes it into d.Y (see
+// DequantI8): the VNNI kernel converts each tile in registers before storing it, the
+// other kernels convert each finished row segment of C. Every element is computed the
+// same way whatever the split, so the result never depends on par.
+func MulI8Dequant(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, d *DequantI8) {
+	j := getI8Job(a, b, c, ldc, nil)
+	defer j.put()
+	j.deq, j.hasDeq = *d, true
+	j.mul(par)
+}
+
+func (j *i8Job) mul(par Parallel) {
+	a, b := j.a, j.b
 	M, N, K := a.M, b.N, b.K
 	if M == 0 || N == 0 {
 		return
@@ -223,8 +259,6 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 	mr, nr := kern.MR, kern.NR
 	K4 := k4(K)
 	G := K4 / 4
-	j := getI8Job(a, b, c, ldc, epi)
-	defer j.put()
 	j.mpanels = (M + mr - 1) / mr
 	j.npanels = (N + nr - 1) / nr
 	if M < 3 { // vector-matrix products: a tile would be mostly padding
@@ -255,6 +289,28 @@ func MulI8(par Parallel, a AI8, b *PackedI8, c []int32, ldc int, epi EpilogueI8)
 	par.run(mblocks*j.nblocks, grain, j.runFn)
 }
 
+// finish hands a finished row segment of C to the epilogue: epi, or the dequantization
+// (in place when Y is C's memory; the activation runs later, on whole blocks).
+func (j *i8Job) finish(i, j0 int, row []int32) {
+	if j.epi != nil {
+		j.epi(i, j0, row)
+	}
+	if j.hasDeq {
+		d := &j.deq
+		vec.DequantI32(d.Y[i*j.ldc+j0:][:len(row)], row, d.ColAdd[j0:], d.Scale[j0:], d.Bias[j0:])
+	}
+}
+
+// act applies the activation to rows [i0, i1), columns [c0, c1) of Y.
+func (j *i8Job) act(i0, i1, c0, c1 int) {
+	if !j.hasDeq || j.deq.Act == nil {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		j.deq.Act(j.deq.Y[i*j.ldc+c0 : i*j.ldc+c1])
+	}
+}
+
 func (j *i8Job) packA(lo, hi int) {
 	kern, K := j.b.kern, j.b.K
 	mr, K4, esz := kern.MR, k4(K), j.esz
@@ -270,7 +326,7 @@ func (j *i8Job) packA(lo, hi int) {
 
 // run computes work items [lo, hi).
 func (j *i8Job) run(lo, hi int) {
-	b, c, ldc, epi, ap, esz := j.b, j.c, j.ldc, j.epi, j.ap, j.esz
+	b, c, ldc, ap, esz := j.b, j.c, j.ldc, j.ap, j.esz
 	kern := b.kern
 	M, N, K := j.a.M, b.N, b.K
 	mr, nr := kern.MR, kern.NR
@@ -288,19 +344,27 @@ func (j *i8Job) run(lo, hi int) {
 				add = 1
 			}
 			last := g0+gl == G
+			deq := (*DequantI8)(nil) // set: the kernel dequantizes the tiles it stores
+			if last && j.hasDeq && kern.deq {
+				deq = &j.deq
+			}
 			for jp := jp0; jp < jp1; jp++ {
 				bpan := b.panel(jp)[g0*nr*4:]
 				j0 := jp * nr
 				w := min(nr, N-j0)
+				wk := nr // the columns the kernel computes
+				if kern == kernI8VNNI {
+					wk = (w + 15) &^ 15
+				}
 				for ip := ip0; ip < ip1; ip++ {
 					apan := ap[(ip*mr*K4+g0*mr*4)*esz:]
 					i0 := ip * mr
 					h := min(mr, M-i0)
-					if h == mr && w == nr {
-						microI8(kern, gl, apan, bpan, c[i0*ldc+j0:], ldc, add)
-						if last && epi != nil {
+					if h == mr && w == wk {
+						microI8(kern, wk, gl, apan, bpan, c[i0*ldc+j0:], ldc, add, deq, i0*ldc+j0, j0)
+						if last && deq == nil {
 							for i := 0; i < h; i++ {
-								epi(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
+								j.finish(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
 							}
 						}
 						continue
@@ -311,17 +375,18 @@ func (j *i8Job) run(lo, hi int) {
 							copy(t[i*nr:][:w], c[(i0+i)*ldc+j0:][:w])
 						}
 					}
-					microI8(kern, gl, apan, bpan, t, nr, add)
+					microI8(kern, wk, gl, apan, bpan, t, nr, add, nil, 0, 0)
 					for i := 0; i < h; i++ {
 						row := c[(i0+i)*ldc+j0:][:w]
 						copy(row, t[i*nr:][:w])
-						if last && epi != nil {
-							epi(i0+i, j0, row)
+						if last {
+							j.finish(i0+i, j0, row)
 						}
 					}
 				}
 			}
 		}
+		j.act(ip0*mr, min(M, ip1*mr), jp0*nr, min(N, jp1*nr))
 	}
 }
 
@@ -365,7 +430,7 @@ func (j *i8Job) gemvI8(par Parallel) {
 }
 
 func (j *i8Job) gemv(lo, hi int) {
-	kern, b, c, ldc, epi := j.b.kern, j.b, j.c, j.ldc, j.epi
+	kern, b, c, ldc := j.b.kern, j.b, j.c, j.ldc
 	K4, N, nr := k4(b.K), b.N, kern.NR
 	var tmp [48]int32
 	for jp := lo; jp < hi; jp++ {
@@ -381,22 +446,41 @@ func (j *i8Job) gemv(lo, hi int) {
 			}
 			row := c[i*ldc+j0:][:w]
 			copy(row, t[:w])
-			if epi != nil {
-				epi(i, j0, row)
-			}
+			j.finish(i, j0, row)
 		}
+		j.act(0, j.a.M, j0, j0+w)
 	}
 }
 
-// microI8 calls the assembly directly (see micro), so that c may live on the stack.
-func microI8(kern *KernelI8, gl int, a []uint8, b []int8, c []int32, ldc, add int) {
-	switch kern {
-	case kernI8VNNI:
-		igemmVNNI8x48(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
-	case kernI8AVX2:
+// microI8 computes a tile of wk columns (NR, or for VNNI 16 or 32) with the kernel's
+// assembly, called directly (see micro) so that c may live on the stack. With deq, the
+// VNNI kernel stores the dequantized tile to deq.Y[yoff:] (columns from j0) instead.
+func microI8(kern *KernelI8, wk, gl int, a []uint8, b []int8, c []int32, ldc, add int, deq *DequantI8, yoff, j0 int) {
+	if kern == kernI8AVX2 {
 		igemmAVX2x6x8(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
-	default:
+		return
+	}
+	if kern != kernI8VNNI {
 		goMicroI8(kern.MR, kern.NR, gl, a, b, c, ldc, add != 0)
+		return
+	}
+	var (
+		y           *float32
+		colAdd      *int32
+		scale, bias *float32
+	)
+	if deq != nil {
+		y, colAdd = &deq.Y[yoff], &deq.ColAdd[j0]
+		scale, bias = &deq.Scale[j0], &deq.Bias[j0]
+	}
+	ap, bp, cp := unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c)
+	switch wk {
+	case 16:
+		igemmVNNI8x16(gl, ap, bp, cp, ldc, add, y, colAdd, scale, bias)
+	case 32:
+		igemmVNNI8x32(gl, ap, bp, cp, ldc, add, y, colAdd, scale, bias)
+	default:
+		igemmVNNI8x48(gl, ap, bp, cp, ldc, add, y, colAdd, scale, bias)
 	}
 }
 

@@ -2,8 +2,10 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 func refMulI8(a []uint8, b []int8, M, K, N int) []int32 {
@@ -19,25 +21,41 @@ func refMulI8(a []uint8, b []int8, M, K, N int) []int32 {
 	return c
 }
 
+// i8Shapes are the awkward sizes of the int8 tests, and shapes whose last 48-column
+// panel is 16 or 32 wide (the narrow VNNI kernels) with K long enough for several
+// passes over k.
+func i8Shapes() [][3]int {
+	dims := []int{1, 2, 3, 15, 17, 63, 65, 1000}
+	var s [][3]int
+	for i, M := range dims {
+		s = append(s, [3]int{M, dims[(i+3)%len(dims)], dims[(i+6)%len(dims)]})
+	}
+	return append(s, [3]int{16, 1000, 64}, [3]int{24, 700, 80}, [3]int{17, 257, 256}, [3]int{8, 4, 16})
+}
+
+func randI8(r *rand.Rand, M, K, N int) ([]uint8, []int8) {
+	a := make([]uint8, M*K)
+	b := make([]int8, K*N)
+	for x := range a {
+		a[x] = uint8(r.IntN(256))
+	}
+	for x := range b {
+		b[x] = int8(r.IntN(256) - 128)
+	}
+	// Extremes: 255·-128 sums, the case that saturates VPMADDUBSW.
+	a[0], b[0] = 255, -128
+	return a, b
+}
+
 func TestMulI8(t *testing.T) {
 	defer SetImplI8("")
-	dims := []int{1, 2, 3, 15, 17, 63, 65, 1000}
 	for _, impl := range AvailableI8() {
 		t.Run(impl, func(t *testing.T) {
 			SetImplI8(impl)
 			r := rand.New(rand.NewPCG(1, 1))
-			for i, M := range dims {
-				K, N := dims[(i+3)%len(dims)], dims[(i+6)%len(dims)]
-				a := make([]uint8, M*K)
-				b := make([]int8, K*N)
-				for x := range a {
-					a[x] = uint8(r.IntN(256))
-				}
-				for x := range b {
-					b[x] = int8(r.IntN(256) - 128)
-				}
-				// Extremes: 255·-128 sums, the case that saturates VPMADDUBSW.
-				a[0], b[0] = 255, -128
+			for _, s := range i8Shapes() {
+				M, K, N := s[0], s[1], s[2]
+				a, b := randI8(r, M, K, N)
 				want := refMulI8(a, b, M, K, N)
 				for _, split := range []int{1, 3} {
 					p := PackI8(chunks(split), K, N, func(k, j int) int8 { return b[k*N+j] })
@@ -71,6 +89,57 @@ func TestMulI8(t *testing.T) {
 	}
 }
 
+// MulI8Dequant gives the bits of the exact product dequantized by the Go formula, in
+// place and into a separate Y, with the activation applied exactly once per element.
+func TestMulI8Dequant(t *testing.T) {
+	defer SetImplI8("")
+	for _, impl := range AvailableI8() {
+		t.Run(impl, func(t *testing.T) {
+			SetImplI8(impl)
+			r := rand.New(rand.NewPCG(2, 2))
+			for _, s := range i8Shapes() {
+				M, K, N := s[0], s[1], s[2]
+				a, b := randI8(r, M, K, N)
+				ref := refMulI8(a, b, M, K, N)
+				colAdd, scale, bias := make([]int32, N), make([]float32, N), make([]float32, N)
+				for j := range N {
+					colAdd[j] = int32(r.IntN(1<<20) - 1<<19)
+					scale[j] = float32(r.NormFloat64()) * 1e-4
+					bias[j] = float32(r.NormFloat64())
+				}
+				scale[0], bias[0] = -0.5, 0 // -0 products plus +0
+				want := make([]float32, M*N)
+				for x, v := range ref {
+					j := x % N
+					want[x] = 2 * (float32(float32(v+colAdd[j])*scale[j]) + bias[j])
+				}
+				p := PackI8(nil, K, N, func(k, j int) int8 { return b[k*N+j] })
+				for _, split := range []int{1, 3} {
+					for _, inPlace := range []bool{true, false} {
+						c := make([]int32, M*N)
+						y := make([]float32, M*N)
+						if inPlace {
+							y = unsafe.Slice((*float32)(unsafe.Pointer(&c[0])), len(c))
+						}
+						double := func(v []float32) {
+							for i := range v {
+								v[i] *= 2
+							}
+						}
+						MulI8Dequant(chunks(split), AI8{Data: a, M: M, LD: K}, p, c, N,
+							&DequantI8{Y: y, ColAdd: colAdd, Scale: scale, Bias: bias, Act: double})
+						for x := range want {
+							if math.Float32bits(y[x]) != math.Float32bits(want[x]) {
+								t.Fatalf("%dx%dx%d split %d in place %v: Y[%d] = %g, want %g", M, K, N, split, inPlace, x, y[x], want[x])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 // chunks is a Parallel that runs n items as `count` sequential chunks.
 func chunks(count int) Parallel {
 	return func(n, grain int, fn func(lo, hi int)) {
@@ -84,7 +153,8 @@ func chunks(count int) Parallel {
 func BenchmarkMulI8(b *testing.B) {
 	defer SetImplI8("")
 	for _, impl := range AvailableI8() {
-		for _, s := range [][3]int{{128, 1024, 1024}, {1, 1024, 1024}} {
+		// The gpt4l (d=256) shapes: QKV, MLP up, MLP down.
+		for _, s := range [][3]int{{128, 1024, 1024}, {128, 256, 768}, {128, 256, 1024}, {128, 1024, 256}, {1, 1024, 1024}} {
 			M, K, N := s[0], s[1], s[2]
 			b.Run(fmt.Sprintf("%s/%dx%dx%d", impl, M, K, N), func(b *testing.B) {
 				SetImplI8(impl)
@@ -107,18 +177,25 @@ func BenchmarkMulI8(b *testing.B) {
 	}
 }
 
-// BenchmarkMicroI8L1 runs the int8 microkernel alone on L1-resident panels.
+// BenchmarkMicroI8L1 runs the int8 microkernels alone on L1-resident panels.
 func BenchmarkMicroI8L1(b *testing.B) {
 	if !contains(AvailableI8(), "vnni") {
 		b.Skip("no VNNI")
 	}
 	const kg = 64
-	k := kernI8VNNI
-	a := make([]uint8, k.MR*4*kg)
-	p := make([]int8, k.NR*4*kg)
-	c := make([]int32, k.MR*k.NR)
-	for b.Loop() {
-		k.micro(kg, &a[0], &p[0], &c[0], k.NR, 1)
+	for _, k := range []struct {
+		name   string
+		mr, nr int
+		micro  func(kg int, a *uint8, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale, bias *float32)
+	}{{"8x48", 8, 48, igemmVNNI8x48}, {"8x32", 8, 32, igemmVNNI8x32}} {
+		b.Run(k.name, func(b *testing.B) {
+			a := make([]uint8, k.mr*4*kg)
+			p := make([]int8, 48*4*kg)
+			c := make([]int32, k.mr*k.nr)
+			for b.Loop() {
+				k.micro(kg, &a[0], &p[0], &c[0], k.nr, 1, nil, nil, nil, nil)
+			}
+			b.ReportMetric(2*float64(k.mr*k.nr*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+		})
 	}
-	b.ReportMetric(2*float64(k.MR*k.NR*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
 }

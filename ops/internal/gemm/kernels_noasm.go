@@ -19,7 +19,3 @@ func sgemmAVX2x6x16(k int, a, b, c *float32, ldc int, add int, bias *float32) {
 }
 func sgemvAVX512x48(k int, a, b *float32, ldb int, c *float32) { panic("gemm: no assembly") }
 func sgemvAVX2x16(k int, a, b *float32, ldb int, c *float32)   { panic("gemm: no assembly") }
-
-func igemmVNNI8x48(kg int, a *uint8, b *int8, c *int32, ldc int, add int) { panic("gemm: no assembly") }
-func igemvVNNI48(kg int, a *uint8, b *int8, c *int32)                     { panic("gemm: no assembly") }
-func igemmAVX2x6x8(kg int, a *uint8, b *int8, c *int32, ldc int, add int) { panic("gemm: no assembly") }

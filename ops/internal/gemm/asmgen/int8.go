@@ -10,14 +10,19 @@ import (
 
 // microkernelI8 emits C[mr x nvec*16] (int32) (+)= A·B over kg groups of 4 k with
 // AVX-512 VNNI: A is a packed u8 panel (kg groups of mr·4 bytes), B a packed s8 panel
-// (kg groups of nvec·64 bytes, four consecutive k of one column per int32 lane).
-// Each row's 4 bytes are broadcast to every lane and VPDPBUSD adds the four u8·s8
-// products of each lane to the accumulator, exactly (no saturation: that is
-// VPDPBUSDS). add != 0 adds to C instead of overwriting it.
-func microkernelI8(name string, mr, nvec int) {
-	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int)")
+// (kg groups of bstride·64 bytes, four consecutive k of one column per int32 lane, the
+// first nvec vectors used). Each row's 4 bytes are broadcast to every lane and VPDPBUSD
+// adds the four u8·s8 products of each lane to the accumulator, exactly (no
+// saturation: that is VPDPBUSDS). add != 0 adds C to the sums.
+//
+// With scale == nil the sums are stored to C. Otherwise they are dequantized on the
+// way out and stored to y (the same row stride as C; it may be C's memory):
+// y = float32(sum + colAdd[j])·scale[j] + bias[j], the multiply and the add rounded
+// separately (never fused), as vec.DequantI32 and the reference compute it.
+func microkernelI8(name string, mr, nvec, bstride int) {
+	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes a %dx%d int32 tile of C; see microkernelI8 in asmgen.", name, mr, nvec*16))
+	Doc(fmt.Sprintf("%s computes a %dx%d int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.", name, mr, nvec*16))
 	k := Load(Param("kg"), GP64())
 	ap := Load(Param("a"), GP64())
 	bp := Load(Param("b"), GP64())
@@ -30,7 +35,7 @@ func microkernelI8(name string, mr, nvec int) {
 		}
 	}
 	TESTQ(k, k)
-	JZ(LabelRef(name + "_store"))
+	JZ(LabelRef(name + "_sums"))
 	Label(name + "_loop")
 	for j := 0; j < nvec; j++ {
 		VMOVDQU32(Mem{Base: bp, Disp: j * 64}, breg(j))
@@ -42,17 +47,17 @@ func microkernelI8(name string, mr, nvec int) {
 		}
 	}
 	ADDQ(U32(4*mr), ap)
-	ADDQ(U32(nvec*64), bp)
+	ADDQ(U32(bstride*64), bp)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))
 
-	Label(name + "_store")
+	Label(name + "_sums")
 	cp := Load(Param("c"), GP64())
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
 	add := Load(Param("add"), GP64())
 	TESTQ(add, add)
-	JZ(LabelRef(name + "_overwrite"))
+	JZ(LabelRef(name + "_store"))
 	row := GP64()
 	MOVQ(cp, row)
 	for i := 0; i < mr; i++ {
@@ -63,13 +68,51 @@ func microkernelI8(name string, mr, nvec int) {
 			ADDQ(ldc, row)
 		}
 	}
-	Label(name + "_overwrite")
+	Label(name + "_store")
+	sp := Load(Param("scale"), GP64())
+	TESTQ(sp, sp)
+	JNZ(LabelRef(name + "_dequant"))
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nvec; j++ {
 			VMOVDQU32(acc(i, j), Mem{Base: cp, Disp: j * 64})
 		}
 		if i < mr-1 {
 			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_dequant")
+	yp := Load(Param("y"), GP64())
+	cadd := Load(Param("colAdd"), GP64())
+	bias := Load(Param("bias"), GP64())
+	// The B registers are free now: they hold colAdd, scale and bias when there is room.
+	free := zregs[mr*nvec:]
+	inReg := 3*nvec <= len(free)
+	operand := func(base Register, t, j int) Op {
+		if inReg {
+			return free[t*nvec+j]
+		}
+		return Mem{Base: base, Disp: j * 64}
+	}
+	if inReg {
+		for j := 0; j < nvec; j++ {
+			VMOVDQU32(Mem{Base: cadd, Disp: j * 64}, free[j])
+			VMOVUPS(Mem{Base: sp, Disp: j * 64}, free[nvec+j])
+			VMOVUPS(Mem{Base: bias, Disp: j * 64}, free[2*nvec+j])
+		}
+	}
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nvec; j++ {
+			VPADDD(operand(cadd, 0, j), acc(i, j), acc(i, j))
+			VCVTDQ2PS(acc(i, j), acc(i, j))
+			VMULPS(operand(sp, 1, j), acc(i, j), acc(i, j))
+			VADDPS(operand(bias, 2, j), acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: yp, Disp: j * 64})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, yp)
 		}
 	}
 	VZEROUPPER()

@@ -42,7 +42,11 @@ func main() {
 	microkernel("sgemmAVX512x8x32", 8, 2, 64, zmm, false, 3)
 	gemv("sgemvAVX512x48", 3, 64, zmm, true)
 	gemv("sgemvAVX2x16", 2, 32, ymm, false)
-	microkernelI8("igemmVNNI8x48", 8, 3)
+	microkernelI8("igemmVNNI8x48", 8, 3, 3)
+	// The first 16 or 32 columns of a 48-column panel, for the last panel of N mod 48 =
+	// 16 or 32 (N = 256, 512, 1024), as for the float kernels.
+	microkernelI8("igemmVNNI8x32", 8, 2, 3)
+	microkernelI8("igemmVNNI8x16", 8, 1, 3)
 	gemvI8("igemvVNNI48", 3)
 	microkernelI8AVX2("igemmAVX2x6x8", 6)
 	Generate()
