@@ -56,8 +56,11 @@ type MemoryPlan struct {
 	// reuse at all.
 	ArenaBytes, NaiveBytes int64
 	// After[i] lists the nodes that must finish before node i starts because node i
-	// writes memory they use (reuse of a dead buffer, in-place writes): the executor
-	// adds them to the data dependencies so that parallel runs stay correct.
+	// writes memory they use and the data edges do not already order them: the
+	// executor adds them to the data dependencies so that parallel runs stay correct.
+	// Reuse of dead buffers and in-place writes add none (PlanMemory only reuses bytes
+	// whose users all happen before the writer); an op that updates an input it is
+	// given (ops.UpdatedInput) waits for that input's other users.
 	After [][]int
 }
 
@@ -107,7 +110,10 @@ type buffer struct {
 // end at the last reader (the point where a Session releases a tensor). Buffers are
 // placed best-fit into the gaps dead buffers leave; elementwise kernels with an
 // into-variant run in place over an input that dies at the node; view ops share their
-// input's buffer.
+// input's buffer. Memory is reused only where every user of the old contents is an
+// ancestor of the writer in the data graph, so that reuse orders nothing the graph
+// leaves independent and a parallel run keeps its independent branches, at the cost of
+// separate buffers for values that may be live at the same time in some order.
 func PlanMemory(g *ir.Graph, bindings map[string]int64) (*MemoryPlan, error) {
 	mp := &MemoryPlan{Bindings: bindings, Values: map[*ir.Value]*ValuePlan{}, After: make([][]int, len(g.Nodes))}
 	for _, v := range g.Inputs {

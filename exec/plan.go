@@ -22,12 +22,14 @@ import (
 // there directly, elementwise kernels run in place where the plan says so, and view
 // ops (Reshape, Squeeze, ...) only relabel memory. A run takes a prepared run state
 // (arena, tensor headers, dependency counters) from a free list and returns it, so in
-// steady state a run allocates nothing for its intermediates. Scheduling is the
-// Session's: dependency counts, a depth-first ready stack, an errgroup bounded by the
-// worker budget, and the same parallel-for; the plan's memory dependencies (a node
-// that writes over a dead buffer waits for that buffer's last readers) are added to
-// the data dependencies, so any order the scheduler picks is safe. With one worker the
-// nodes run in graph order on the calling goroutine.
+// steady state a run allocates nothing for its intermediates. With several workers a
+// planSched runs the nodes: dependency counts, a depth-first ready stack, the run's
+// worker tokens and a parallel-for per token. The plan's memory reuse orders nothing
+// the graph leaves independent (codegen reuses only bytes whose users all happen
+// before the writer), so independent branches run side by side; what memory
+// dependencies a plan still has (MemoryPlan.After: updates of an input in place) are
+// added to the data dependencies, so any order the scheduler picks is safe. With one
+// worker the nodes run in graph order on the calling goroutine.
 
 // planExec is the plan-specific part of a Session.
 type planExec struct {
