@@ -315,6 +315,9 @@ func (j *i8Job) packA(lo, hi int) {
 	kern, K := j.b.kern, j.b.K
 	mr, K4, esz := kern.MR, k4(K), j.esz
 	for ip := lo; ip < hi; ip++ {
+		if j.rows(ip) {
+			continue
+		}
 		dst := j.ap[ip*mr*K4*esz:][:mr*K4*esz]
 		if kern.a16 {
 			packAI16(dst, j.a, ip*mr, mr, K)
@@ -322,6 +325,15 @@ func (j *i8Job) packA(lo, hi int) {
 			packAI8(dst, j.a, ip*mr, mr, K)
 		}
 	}
+}
+
+// rows reports whether the kernel reads row panel ip of A in place (unpacked): the
+// VNNI kernel can, for a whole panel whose last group of 4 bytes lies inside a.Data
+// (past K, it reads bytes of the next row or the padding, which meet B's zero rows).
+func (j *i8Job) rows(ip int) bool {
+	mr := j.b.kern.MR
+	i1 := (ip + 1) * mr
+	return j.b.kern == kernI8VNNI && i1 <= j.a.M && (i1-1)*j.a.LD+k4(j.b.K) <= len(j.a.Data)
 }
 
 // run computes work items [lo, hi).
@@ -357,11 +369,14 @@ func (j *i8Job) run(lo, hi int) {
 					wk = (w + 15) &^ 15
 				}
 				for ip := ip0; ip < ip1; ip++ {
-					apan := ap[(ip*mr*K4+g0*mr*4)*esz:]
 					i0 := ip * mr
 					h := min(mr, M-i0)
+					apan, lda := ap[(ip*mr*K4+g0*mr*4)*esz:], 0
+					if j.rows(ip) {
+						apan, lda = j.a.Data[i0*j.a.LD+g0*4:], j.a.LD
+					}
 					if h == mr && w == wk {
-						microI8(kern, wk, gl, apan, bpan, c[i0*ldc+j0:], ldc, add, deq, i0*ldc+j0, j0)
+						microI8(kern, wk, gl, apan, lda, bpan, c[i0*ldc+j0:], ldc, add, deq, i0*ldc+j0, j0)
 						if last && deq == nil {
 							for i := 0; i < h; i++ {
 								j.finish(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
@@ -375,7 +390,7 @@ func (j *i8Job) run(lo, hi int) {
 							copy(t[i*nr:][:w], c[(i0+i)*ldc+j0:][:w])
 						}
 					}
-					microI8(kern, wk, gl, apan, bpan, t, nr, add, nil, 0, 0)
+					microI8(kern, wk, gl, apan, lda, bpan, t, nr, add, nil, 0, 0)
 					for i := 0; i < h; i++ {
 						row := c[(i0+i)*ldc+j0:][:w]
 						copy(row, t[i*nr:][:w])
@@ -453,9 +468,10 @@ func (j *i8Job) gemv(lo, hi int) {
 }
 
 // microI8 computes a tile of wk columns (NR, or for VNNI 16 or 32) with the kernel's
-// assembly, called directly (see micro) so that c may live on the stack. With deq, the
-// VNNI kernel stores the dequantized tile to deq.Y[yoff:] (columns from j0) instead.
-func microI8(kern *KernelI8, wk, gl int, a []uint8, b []int8, c []int32, ldc, add int, deq *DequantI8, yoff, j0 int) {
+// assembly, called directly (see micro) so that c may live on the stack. A is a packed
+// panel, or for VNNI with lda > 0 rows lda bytes apart. With deq, the VNNI kernel
+// stores the dequantized tile to deq.Y[yoff:] (columns from j0) instead.
+func microI8(kern *KernelI8, wk, gl int, a []uint8, lda int, b []int8, c []int32, ldc, add int, deq *DequantI8, yoff, j0 int) {
 	if kern == kernI8AVX2 {
 		igemmAVX2x6x8(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
 		return
@@ -474,13 +490,19 @@ func microI8(kern *KernelI8, wk, gl int, a []uint8, b []int8, c []int32, ldc, ad
 		scale, bias = &deq.Scale[j0], &deq.Bias[j0]
 	}
 	ap, bp, cp := unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c)
-	switch wk {
-	case 16:
-		igemmVNNI8x16(gl, ap, bp, cp, ldc, add, y, colAdd, scale, bias)
-	case 32:
-		igemmVNNI8x32(gl, ap, bp, cp, ldc, add, y, colAdd, scale, bias)
+	switch {
+	case wk == 16 && lda > 0:
+		igemmVNNI8x16r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias)
+	case wk == 16:
+		igemmVNNI8x16(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias)
+	case wk == 32 && lda > 0:
+		igemmVNNI8x32r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias)
+	case wk == 32:
+		igemmVNNI8x32(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias)
+	case lda > 0:
+		igemmVNNI8x48r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias)
 	default:
-		igemmVNNI8x48(gl, ap, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x48(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias)
 	}
 }
 

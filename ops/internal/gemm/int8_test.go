@@ -30,7 +30,7 @@ func i8Shapes() [][3]int {
 	for i, M := range dims {
 		s = append(s, [3]int{M, dims[(i+3)%len(dims)], dims[(i+6)%len(dims)]})
 	}
-	return append(s, [3]int{16, 1000, 64}, [3]int{24, 700, 80}, [3]int{17, 257, 256}, [3]int{8, 4, 16})
+	return append(s, [3]int{16, 1000, 64}, [3]int{24, 700, 80}, [3]int{17, 257, 256}, [3]int{16, 255, 80}, [3]int{8, 4, 16})
 }
 
 func randI8(r *rand.Rand, M, K, N int) ([]uint8, []int8) {
@@ -186,14 +186,15 @@ func BenchmarkMicroI8L1(b *testing.B) {
 	for _, k := range []struct {
 		name   string
 		mr, nr int
-		micro  func(kg int, a *uint8, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale, bias *float32)
-	}{{"8x48", 8, 48, igemmVNNI8x48}, {"8x32", 8, 32, igemmVNNI8x32}} {
+		micro  func(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale, bias *float32)
+	}{{"8x48", 8, 48, igemmVNNI8x48}, {"8x48r", 8, 48, igemmVNNI8x48r}, {"8x32", 8, 32, igemmVNNI8x32}} {
 		b.Run(k.name, func(b *testing.B) {
-			a := make([]uint8, k.mr*4*kg)
+			a := make([]uint8, k.mr*4*kg) // packed, or 8 rows of 4·kg bytes
+
 			p := make([]int8, 48*4*kg)
 			c := make([]int32, k.mr*k.nr)
 			for b.Loop() {
-				k.micro(kg, &a[0], &p[0], &c[0], k.nr, 1, nil, nil, nil, nil)
+				k.micro(kg, &a[0], 4*kg, &p[0], &c[0], k.nr, 1, nil, nil, nil, nil)
 			}
 			b.ReportMetric(2*float64(k.mr*k.nr*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
 		})

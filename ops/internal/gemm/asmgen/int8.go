@@ -9,7 +9,9 @@ import (
 )
 
 // microkernelI8 emits C[mr x nvec*16] (int32) (+)= A·B over kg groups of 4 k with
-// AVX-512 VNNI: A is a packed u8 panel (kg groups of mr·4 bytes), B a packed s8 panel
+// AVX-512 VNNI: A is a packed u8 panel (kg groups of mr·4 bytes) or, with rows, mr
+// rows of the unpacked matrix lda bytes apart (read 4 bytes a step: no packing pass
+// over A; lda is ignored otherwise), B a packed s8 panel
 // (kg groups of bstride·64 bytes, four consecutive k of one column per int32 lane, the
 // first nvec vectors used). Each row's 4 bytes are broadcast to every lane and VPDPBUSD
 // adds the four u8·s8 products of each lane to the accumulator, exactly (no
@@ -19,13 +21,39 @@ import (
 // way out and stored to y (the same row stride as C; it may be C's memory):
 // y = float32(sum + colAdd[j])·scale[j] + bias[j], the multiply and the add rounded
 // separately (never fused), as vec.DequantI32 and the reference compute it.
-func microkernelI8(name string, mr, nvec, bstride int) {
-	TEXT(name, NOSPLIT, "func(kg int, a *uint8, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)")
+func microkernelI8(name string, mr, nvec, bstride int, rows bool) {
+	TEXT(name, NOSPLIT, "func(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.", name, mr, nvec*16))
 	k := Load(Param("kg"), GP64())
 	ap := Load(Param("a"), GP64())
 	bp := Load(Param("b"), GP64())
+	// Row i's next 4 bytes: ap+4i packed; rows: ap (rows 0-3) or ap4 = ap+4·lda (rows
+	// 4-7), plus 0, 1, 2 or 3 times lda.
+	arow := func(i int) Mem { return Mem{Base: ap, Disp: 4 * i} }
+	astep := 4 * mr
+	var ap4 Register
+	if rows {
+		lda := Load(Param("lda"), GP64())
+		lda3 := GP64()
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+		ap4 = GP64()
+		LEAQ(Mem{Base: ap, Index: lda, Scale: 4}, ap4)
+		arow = func(i int) Mem {
+			base := ap
+			if i >= 4 {
+				base = ap4
+			}
+			switch i % 4 {
+			case 0:
+				return Mem{Base: base}
+			case 3:
+				return Mem{Base: base, Index: lda3, Scale: 1}
+			}
+			return Mem{Base: base, Index: lda, Scale: uint8(i % 4)}
+		}
+		astep = 4
+	}
 	acc := func(i, j int) VecPhysical { return zregs[i*nvec+j] }
 	breg := func(j int) VecPhysical { return zregs[mr*nvec+j] }
 	tmp := zregs[mr*nvec+nvec]
@@ -41,12 +69,15 @@ func microkernelI8(name string, mr, nvec, bstride int) {
 		VMOVDQU32(Mem{Base: bp, Disp: j * 64}, breg(j))
 	}
 	for i := 0; i < mr; i++ {
-		VPBROADCASTD(Mem{Base: ap, Disp: 4 * i}, tmp)
+		VPBROADCASTD(arow(i), tmp)
 		for j := 0; j < nvec; j++ {
 			VPDPBUSD(breg(j), tmp, acc(i, j)) // acc += u8(tmp) · s8(breg)
 		}
 	}
-	ADDQ(U32(4*mr), ap)
+	ADDQ(U32(astep), ap)
+	if ap4 != nil {
+		ADDQ(U32(astep), ap4)
+	}
 	ADDQ(U32(bstride*64), bp)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))

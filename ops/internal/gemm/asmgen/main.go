@@ -42,11 +42,13 @@ func main() {
 	microkernel("sgemmAVX512x8x32", 8, 2, 64, zmm, false, 3)
 	gemv("sgemvAVX512x48", 3, 64, zmm, true)
 	gemv("sgemvAVX2x16", 2, 32, ymm, false)
-	microkernelI8("igemmVNNI8x48", 8, 3, 3)
 	// The first 16 or 32 columns of a 48-column panel, for the last panel of N mod 48 =
-	// 16 or 32 (N = 256, 512, 1024), as for the float kernels.
-	microkernelI8("igemmVNNI8x32", 8, 2, 3)
-	microkernelI8("igemmVNNI8x16", 8, 1, 3)
+	// 16 or 32 (N = 256, 512, 1024), as for the float kernels; the "r" forms read A's
+	// rows unpacked.
+	for _, w := range []int{48, 32, 16} {
+		microkernelI8(fmt.Sprintf("igemmVNNI8x%d", w), 8, w/16, 3, false)
+		microkernelI8(fmt.Sprintf("igemmVNNI8x%dr", w), 8, w/16, 3, true)
+	}
 	gemvI8("igemvVNNI48", 3)
 	microkernelI8AVX2("igemmAVX2x6x8", 6)
 	Generate()
