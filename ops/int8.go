@@ -127,21 +127,25 @@ type int8Product struct {
 //
 // Σ(a-za)(w-zw) = Σaw - za·Σ_k w + zw·(K·za - Σ_k a): with one za the first two
 // corrections are per column and precomputed (colAdd); the last is per row and column
-// and only there when some zw != 0. When the corrections are per column only (one za,
-// no zw) and deq has one activation scale, gemm.MulI8Dequant corrects, scales and
-// biases each tile as it stores it, and activates the finished blocks in place.
+// and only there when some zw != 0. Without zw, with one activation scale and zero
+// point or one per row, gemm.MulI8Dequant corrects, scales and biases each tile as it
+// stores it, and activates the finished blocks in place.
 func (o *int8Product) run(ctx *KernelContext, c []int32, deq *dequantF32) {
 	j := int8Jobs.Get().(*int8Job)
 	j.o, j.hasDeq = *o, deq != nil
 	if deq != nil {
 		j.deq = *deq // a copy: deq stays on the caller's stack
 	}
-	if j.prepare() {
-		d := &j.deq
-		gemm.MulI8Dequant(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N,
+	a, d := gemm.AI8{Data: o.a, M: o.M, LD: o.K}, &j.deq
+	switch j.prepare() {
+	case epiTensor:
+		gemm.MulI8Dequant(par(ctx), a, o.w.p, c, o.w.N,
 			&gemm.DequantI8{Y: d.y, ColAdd: j.colAdd, Scale: j.scale, Bias: j.bias, Act: d.act})
-	} else {
-		gemm.MulI8(par(ctx), gemm.AI8{Data: o.a, M: o.M, LD: o.K}, o.w.p, c, o.w.N, j.slowEpi)
+	case epiRows:
+		gemm.MulI8Dequant(par(ctx), a, o.w.p, c, o.w.N, &gemm.DequantI8{Y: d.y, ColAdd: o.w.p.ColSum,
+			Scale: j.scales, Bias: j.bias, RowZero: j.rowZero, RowScale: d.aScale, Act: d.act})
+	default:
+		gemm.MulI8(par(ctx), a, o.w.p, c, o.w.N, j.slowEpi)
 	}
 	j.o, j.deq = int8Product{}, dequantF32{} // drop the caller's data before pooling the job
 	int8Jobs.Put(j)
@@ -156,6 +160,7 @@ type int8Job struct {
 	hasDeq, anyWZ bool
 	zw, colAdd    []int32   // w's zero points in the packed (s8) domain; -za·Σw + zw·K·za for one za
 	rowSum        []int32   // Σ_k a per row, when some zw != 0
+	rowZero       []int32   // -aZero per row, for epiRows
 	scale, bias   []float32 // aScale·wScale[j] for one aScale (else nil); the bias or zeros
 	scales, zeros []float32 // the job's own memory behind scale and bias
 	slowEpi       gemm.EpilogueI8
@@ -175,9 +180,9 @@ func resized[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// prepare computes the job's per-column and per-row terms and reports whether the
-// fast epilogue applies.
-func (j *int8Job) prepare() bool {
+// prepare computes the job's per-column and per-row terms and returns the epilogue
+// that applies.
+func (j *int8Job) prepare() int {
 	o, w := &j.o, j.o.w
 	N, K := w.N, o.K
 	j.zw = resized(j.zw, N)
@@ -217,7 +222,7 @@ func (j *int8Job) prepare() bool {
 	}
 	d := &j.deq
 	if !j.hasDeq {
-		return false
+		return epiSlow
 	}
 	j.bias = d.bias
 	if j.bias == nil {
@@ -227,19 +232,44 @@ func (j *int8Job) prepare() bool {
 		j.bias = j.zeros
 	}
 	j.scale = nil
-	if len(d.aScale) == 1 {
-		j.scales = resized(j.scales, N)
-		for c := range j.scales {
-			sw := d.wScale[0]
-			if len(d.wScale) > 1 {
-				sw = d.wScale[c]
-			}
-			j.scales[c] = d.aScale[0] * sw
+	j.scales = resized(j.scales, N)
+	for c := range j.scales {
+		sw := d.wScale[0]
+		if len(d.wScale) > 1 {
+			sw = d.wScale[c]
 		}
+		if len(d.aScale) == 1 {
+			sw *= d.aScale[0]
+		}
+		j.scales[c] = sw
+	}
+	if len(d.aScale) == 1 {
 		j.scale = j.scales
 	}
-	return oneZA && !j.anyWZ && j.scale != nil
+	switch {
+	case j.anyWZ:
+		return epiSlow
+	case j.scale != nil:
+		if oneZA {
+			return epiTensor
+		}
+		return epiSlow
+	case len(d.aScale) == o.M: // j.scales holds wScale: the kernel multiplies by aScale[i]
+		j.rowZero = resized(j.rowZero, o.M)
+		for i := range j.rowZero {
+			j.rowZero[i] = -o.aZero[min(i, len(o.aZero)-1)]
+		}
+		return epiRows
+	}
+	return epiSlow
 }
+
+// The epilogues of an int8 product (int8Job.prepare).
+const (
+	epiSlow   = iota // int32 sums corrected and dequantized in Go (slowSegment)
+	epiTensor        // one activation scale and zero point, no weight zero points: in the kernel
+	epiRows          // per-row activation scales and zero points, no weight zero points: in the kernel
+)
 
 // asInt32 views a float32 slice's memory as int32: the int8 GEMM writes its sums into
 // the f32 output and the epilogue converts each segment in place.

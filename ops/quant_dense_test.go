@@ -139,7 +139,7 @@ func TestDenseInt8FastMatchesReference(t *testing.T) {
 	}
 	eachVecImpl(t, func(t *testing.T) {
 		eachInt8Impl(t, func(t *testing.T) {
-			for _, s := range [][3]int{{1, 15, 17}, {3, 64, 63}, {17, 33, 100}, {65, 17, 1}} {
+			for _, s := range [][3]int{{1, 15, 17}, {3, 64, 63}, {17, 33, 100}, {65, 17, 1}, {40, 256, 96}} {
 				M, K, N := s[0], s[1], s[2]
 				x := New(ir.F32, M, K)
 				for i := range x.F32() {
@@ -221,13 +221,16 @@ func TestDenseInt8IntoAllocs(t *testing.T) {
 func BenchmarkDenseInt8(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	into, _, _ := LookupInto(ir.CiuicDomain, "DenseInt8", ir.F32)
-	for _, s := range [][3]int{{128, 256, 1024}, {128, 1024, 256}} {
+	for _, s := range [][3]int{{128, 256, 1024}, {128, 1024, 256}, {128, 256, 256}} {
 		M, K, N := s[0], s[1], s[2]
 		x := gemmRand(r, M, K)
 		in := []*Tensor{x, randInt8Tensor(r, ir.I8, K, N), gemmRand(r, N), gemmRand(r, N)}
 		out := []*Tensor{New(ir.F32, M, N)}
-		for _, act := range []string{"", "gelu"} {
+		for _, act := range []string{"", "gelu", "row"} {
 			a := ir.Attrs{"activation": ir.StringAttr(act)}
+			if act == "row" { // X quantized per row, as the attention output projection is
+				a = ir.Attrs{"x_quant": ir.StringAttr("row")}
+			}
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", M, K, N, act), func(b *testing.B) {
 				for b.Loop() {
 					if err := into(nil, in, out, a); err != nil {

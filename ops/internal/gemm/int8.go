@@ -180,11 +180,19 @@ type EpilogueI8 func(i, j0 int, c []int32)
 //	Y[i*ldc+j] = Act(float32(C[i][j] + ColAdd[j])·Scale[j] + Bias[j])
 //
 // the int32 add wrapping, the multiply and the add rounded separately to float32, as
-// vec.DequantI32 computes them. Y may be C's memory: the sums are converted in place.
+// vec.DequantI32 computes them; with RowScale (A quantized per row), the correction
+// and the scale are per row too:
+//
+//	Y[i*ldc+j] = Act(float32(C[i][j] + RowZero[i]·ColAdd[j])·float32(RowScale[i]·Scale[j]) + Bias[j])
+//
+// Y may be C's memory: the sums are converted in place.
 type DequantI8 struct {
 	Y           []float32
 	ColAdd      []int32
 	Scale, Bias []float32
+	// RowZero and RowScale (len M, or both nil) make the epilogue per row.
+	RowZero  []int32
+	RowScale []float32
 	// Act, if not nil, is applied in place to finished row segments of Y.
 	Act func([]float32)
 }
@@ -295,10 +303,23 @@ func (j *i8Job) finish(i, j0 int, row []int32) {
 	if j.epi != nil {
 		j.epi(i, j0, row)
 	}
-	if j.hasDeq {
-		d := &j.deq
-		vec.DequantI32(d.Y[i*j.ldc+j0:][:len(row)], row, d.ColAdd[j0:], d.Scale[j0:], d.Bias[j0:])
+	if !j.hasDeq {
+		return
 	}
+	d := &j.deq
+	y := d.Y[i*j.ldc+j0:][:len(row)]
+	if d.RowScale == nil {
+		vec.DequantI32(y, row, d.ColAdd[j0:], d.Scale[j0:], d.Bias[j0:])
+		return
+	}
+	var buf [48]float32 // a segment is at most one panel wide
+	s := buf[:len(row)]
+	rz, rs := d.RowZero[i], d.RowScale[i]
+	for c, v := range d.ColAdd[j0:][:len(row)] {
+		row[c] += rz * v
+		s[c] = float32(rs * d.Scale[j0+c])
+	}
+	vec.DequantI32(y, row, nil, s, d.Bias[j0:])
 }
 
 // act applies the activation to rows [i0, i1), columns [c0, c1) of Y.
@@ -376,7 +397,7 @@ func (j *i8Job) run(lo, hi int) {
 						apan, lda = j.a.Data[i0*j.a.LD+g0*4:], j.a.LD
 					}
 					if h == mr && w == wk {
-						microI8(kern, wk, gl, apan, lda, bpan, c[i0*ldc+j0:], ldc, add, deq, i0*ldc+j0, j0)
+						microI8(kern, wk, gl, apan, lda, bpan, c[i0*ldc+j0:], ldc, add, deq, i0, j0)
 						if last && deq == nil {
 							for i := 0; i < h; i++ {
 								j.finish(i0+i, j0, c[(i0+i)*ldc+j0:][:w])
@@ -470,8 +491,8 @@ func (j *i8Job) gemv(lo, hi int) {
 // microI8 computes a tile of wk columns (NR, or for VNNI 16 or 32) with the kernel's
 // assembly, called directly (see micro) so that c may live on the stack. A is a packed
 // panel, or for VNNI with lda > 0 rows lda bytes apart. With deq, the VNNI kernel
-// stores the dequantized tile to deq.Y[yoff:] (columns from j0) instead.
-func microI8(kern *KernelI8, wk, gl int, a []uint8, lda int, b []int8, c []int32, ldc, add int, deq *DequantI8, yoff, j0 int) {
+// stores the dequantized tile (rows from i0, columns from j0) to deq.Y instead.
+func microI8(kern *KernelI8, wk, gl int, a []uint8, lda int, b []int8, c []int32, ldc, add int, deq *DequantI8, i0, j0 int) {
 	if kern == kernI8AVX2 {
 		igemmAVX2x6x8(gl, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
 		return
@@ -484,25 +505,30 @@ func microI8(kern *KernelI8, wk, gl int, a []uint8, lda int, b []int8, c []int32
 		y           *float32
 		colAdd      *int32
 		scale, bias *float32
+		rowZero     *int32
+		rowScale    *float32
 	)
 	if deq != nil {
-		y, colAdd = &deq.Y[yoff], &deq.ColAdd[j0]
+		y, colAdd = &deq.Y[i0*ldc+j0], &deq.ColAdd[j0]
 		scale, bias = &deq.Scale[j0], &deq.Bias[j0]
+		if deq.RowScale != nil {
+			rowZero, rowScale = &deq.RowZero[i0], &deq.RowScale[i0]
+		}
 	}
 	ap, bp, cp := unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c)
 	switch {
 	case wk == 16 && lda > 0:
-		igemmVNNI8x16r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x16r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias, rowZero, rowScale)
 	case wk == 16:
-		igemmVNNI8x16(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x16(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias, rowZero, rowScale)
 	case wk == 32 && lda > 0:
-		igemmVNNI8x32r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x32r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias, rowZero, rowScale)
 	case wk == 32:
-		igemmVNNI8x32(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x32(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias, rowZero, rowScale)
 	case lda > 0:
-		igemmVNNI8x48r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x48r(gl, ap, lda, bp, cp, ldc, add, y, colAdd, scale, bias, rowZero, rowScale)
 	default:
-		igemmVNNI8x48(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias)
+		igemmVNNI8x48(gl, ap, 0, bp, cp, ldc, add, y, colAdd, scale, bias, rowZero, rowScale)
 	}
 }
 

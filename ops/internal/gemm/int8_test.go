@@ -108,29 +108,44 @@ func TestMulI8Dequant(t *testing.T) {
 					bias[j] = float32(r.NormFloat64())
 				}
 				scale[0], bias[0] = -0.5, 0 // -0 products plus +0
-				want := make([]float32, M*N)
-				for x, v := range ref {
-					j := x % N
-					want[x] = 2 * (float32(float32(v+colAdd[j])*scale[j]) + bias[j])
+				rowZero, rowScale := make([]int32, M), make([]float32, M)
+				for i := range M {
+					rowZero[i] = -int32(r.IntN(256))
+					rowScale[i] = float32(r.ExpFloat64()) * 1e-2
 				}
 				p := PackI8(nil, K, N, func(k, j int) int8 { return b[k*N+j] })
-				for _, split := range []int{1, 3} {
-					for _, inPlace := range []bool{true, false} {
-						c := make([]int32, M*N)
-						y := make([]float32, M*N)
-						if inPlace {
-							y = unsafe.Slice((*float32)(unsafe.Pointer(&c[0])), len(c))
+				for _, perRow := range []bool{false, true} {
+					want := make([]float32, M*N)
+					for x, v := range ref {
+						i, j := x/N, x%N
+						if perRow {
+							want[x] = 2 * (float32(float32(v+rowZero[i]*colAdd[j])*float32(rowScale[i]*scale[j])) + bias[j])
+						} else {
+							want[x] = 2 * (float32(float32(v+colAdd[j])*scale[j]) + bias[j])
 						}
-						double := func(v []float32) {
-							for i := range v {
-								v[i] *= 2
+					}
+					d := DequantI8{ColAdd: colAdd, Scale: scale, Bias: bias}
+					if perRow {
+						d.RowZero, d.RowScale = rowZero, rowScale
+					}
+					for _, split := range []int{1, 3} {
+						for _, inPlace := range []bool{true, false} {
+							c := make([]int32, M*N)
+							y := make([]float32, M*N)
+							if inPlace {
+								y = unsafe.Slice((*float32)(unsafe.Pointer(&c[0])), len(c))
 							}
-						}
-						MulI8Dequant(chunks(split), AI8{Data: a, M: M, LD: K}, p, c, N,
-							&DequantI8{Y: y, ColAdd: colAdd, Scale: scale, Bias: bias, Act: double})
-						for x := range want {
-							if math.Float32bits(y[x]) != math.Float32bits(want[x]) {
-								t.Fatalf("%dx%dx%d split %d in place %v: Y[%d] = %g, want %g", M, K, N, split, inPlace, x, y[x], want[x])
+							double := func(v []float32) {
+								for i := range v {
+									v[i] *= 2
+								}
+							}
+							d.Y, d.Act = y, double
+							MulI8Dequant(chunks(split), AI8{Data: a, M: M, LD: K}, p, c, N, &d)
+							for x := range want {
+								if math.Float32bits(y[x]) != math.Float32bits(want[x]) {
+									t.Fatalf("%dx%dx%d split %d in place %v per row %v: Y[%d] = %g, want %g", M, K, N, split, inPlace, perRow, x, y[x], want[x])
+								}
 							}
 						}
 					}
@@ -186,7 +201,7 @@ func BenchmarkMicroI8L1(b *testing.B) {
 	for _, k := range []struct {
 		name   string
 		mr, nr int
-		micro  func(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale, bias *float32)
+		micro  func(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale, bias *float32, rowZero *int32, rowScale *float32)
 	}{{"8x48", 8, 48, igemmVNNI8x48}, {"8x48r", 8, 48, igemmVNNI8x48r}, {"8x32", 8, 32, igemmVNNI8x32}} {
 		b.Run(k.name, func(b *testing.B) {
 			a := make([]uint8, k.mr*4*kg) // packed, or 8 rows of 4·kg bytes
@@ -194,7 +209,7 @@ func BenchmarkMicroI8L1(b *testing.B) {
 			p := make([]int8, 48*4*kg)
 			c := make([]int32, k.mr*k.nr)
 			for b.Loop() {
-				k.micro(kg, &a[0], 4*kg, &p[0], &c[0], k.nr, 1, nil, nil, nil, nil)
+				k.micro(kg, &a[0], 4*kg, &p[0], &c[0], k.nr, 1, nil, nil, nil, nil, nil, nil)
 			}
 			b.ReportMetric(2*float64(k.mr*k.nr*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
 		})

@@ -37,32 +37,32 @@ func sgemvAVX2x16(k int, a *float32, b *float32, ldb int, c *float32)
 // igemmVNNI8x48 computes a 8x48 int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.
 //
 //go:noescape
-func igemmVNNI8x48(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+func igemmVNNI8x48(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 
 // igemmVNNI8x48r computes a 8x48 int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.
 //
 //go:noescape
-func igemmVNNI8x48r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+func igemmVNNI8x48r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 
 // igemmVNNI8x32 computes a 8x32 int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.
 //
 //go:noescape
-func igemmVNNI8x32(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+func igemmVNNI8x32(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 
 // igemmVNNI8x32r computes a 8x32 int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.
 //
 //go:noescape
-func igemmVNNI8x32r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+func igemmVNNI8x32r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 
 // igemmVNNI8x16 computes a 8x16 int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.
 //
 //go:noescape
-func igemmVNNI8x16(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+func igemmVNNI8x16(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 
 // igemmVNNI8x16r computes a 8x16 int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.
 //
 //go:noescape
-func igemmVNNI8x16r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+func igemmVNNI8x16r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 
 // igemvVNNI48 computes 48 int32 outputs of a u8 vector times an s8 panel; see gemvI8 in asmgen.
 //

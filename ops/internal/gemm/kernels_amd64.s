@@ -695,9 +695,9 @@ sgemvAVX2x16_sum:
 	VZEROUPPER
 	RET
 
-// func igemmVNNI8x48(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+// func igemmVNNI8x48(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 // Requires: AVX, AVX512F, AVX512VNNI
-TEXT ·igemmVNNI8x48(SB), NOSPLIT, $0-88
+TEXT ·igemmVNNI8x48(SB), NOSPLIT, $0-104
 	MOVQ   kg+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+24(FP), DX
@@ -851,6 +851,9 @@ igemmVNNI8x48_dequant:
 	MOVQ      y+56(FP), AX
 	MOVQ      colAdd+64(FP), BX
 	MOVQ      bias+80(FP), SI
+	MOVQ      rowScale+96(FP), DI
+	TESTQ     DI, DI
+	JNZ       igemmVNNI8x48_rows
 	VPADDD    (BX), Z0, Z0
 	VCVTDQ2PS Z0, Z0
 	VMULPS    (DX), Z0, Z0
@@ -981,9 +984,205 @@ igemmVNNI8x48_dequant:
 	VZEROUPPER
 	RET
 
-// func igemmVNNI8x48r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+igemmVNNI8x48_rows:
+	MOVQ         rowZero+88(FP), R8
+	VPBROADCASTD (R8), Z24
+	VBROADCASTSS (DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z0, Z0
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z0, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z1, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z2, Z2
+	VADDPS       128(SI), Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 4(R8), Z24
+	VBROADCASTSS 4(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z3, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z3, Z3
+	VADDPS       (SI), Z3, Z3
+	VMOVUPS      Z3, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z4, Z4
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z4, Z4
+	VADDPS       64(SI), Z4, Z4
+	VMOVUPS      Z4, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z5, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z5, Z5
+	VADDPS       128(SI), Z5, Z5
+	VMOVUPS      Z5, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 8(R8), Z24
+	VBROADCASTSS 8(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z6, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z6, Z6
+	VADDPS       (SI), Z6, Z6
+	VMOVUPS      Z6, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z7, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z7, Z7
+	VADDPS       64(SI), Z7, Z7
+	VMOVUPS      Z7, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z8, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z8, Z8
+	VADDPS       128(SI), Z8, Z8
+	VMOVUPS      Z8, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 12(R8), Z24
+	VBROADCASTSS 12(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z9, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z9, Z9
+	VADDPS       (SI), Z9, Z9
+	VMOVUPS      Z9, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z10, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z10, Z10
+	VADDPS       64(SI), Z10, Z10
+	VMOVUPS      Z10, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z11, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z11, Z11
+	VADDPS       128(SI), Z11, Z11
+	VMOVUPS      Z11, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 16(R8), Z24
+	VBROADCASTSS 16(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z12, Z12
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z12, Z12
+	VADDPS       (SI), Z12, Z12
+	VMOVUPS      Z12, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z13, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z13, Z13
+	VADDPS       64(SI), Z13, Z13
+	VMOVUPS      Z13, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z14, Z14
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z14, Z14
+	VADDPS       128(SI), Z14, Z14
+	VMOVUPS      Z14, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 20(R8), Z24
+	VBROADCASTSS 20(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z15, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z15, Z15
+	VADDPS       (SI), Z15, Z15
+	VMOVUPS      Z15, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z16, Z16
+	VCVTDQ2PS    Z16, Z16
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z16, Z16
+	VADDPS       64(SI), Z16, Z16
+	VMOVUPS      Z16, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z17, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z17, Z17
+	VADDPS       128(SI), Z17, Z17
+	VMOVUPS      Z17, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 24(R8), Z24
+	VBROADCASTSS 24(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z18, Z18
+	VCVTDQ2PS    Z18, Z18
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z18, Z18
+	VADDPS       (SI), Z18, Z18
+	VMOVUPS      Z18, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z19, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z19, Z19
+	VADDPS       64(SI), Z19, Z19
+	VMOVUPS      Z19, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z20, Z20
+	VCVTDQ2PS    Z20, Z20
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z20, Z20
+	VADDPS       128(SI), Z20, Z20
+	VMOVUPS      Z20, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 28(R8), Z24
+	VBROADCASTSS 28(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z21, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z21, Z21
+	VADDPS       (SI), Z21, Z21
+	VMOVUPS      Z21, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z22, Z22
+	VCVTDQ2PS    Z22, Z22
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z22, Z22
+	VADDPS       64(SI), Z22, Z22
+	VMOVUPS      Z22, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z23, Z23
+	VCVTDQ2PS    Z23, Z23
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z23, Z23
+	VADDPS       128(SI), Z23, Z23
+	VMOVUPS      Z23, 128(AX)
+	VZEROUPPER
+	RET
+
+// func igemmVNNI8x48r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 // Requires: AVX, AVX512F, AVX512VNNI
-TEXT ·igemmVNNI8x48r(SB), NOSPLIT, $0-88
+TEXT ·igemmVNNI8x48r(SB), NOSPLIT, $0-104
 	MOVQ   kg+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+24(FP), DX
@@ -1141,6 +1340,9 @@ igemmVNNI8x48r_dequant:
 	MOVQ      y+56(FP), AX
 	MOVQ      colAdd+64(FP), BX
 	MOVQ      bias+80(FP), SI
+	MOVQ      rowScale+96(FP), DI
+	TESTQ     DI, DI
+	JNZ       igemmVNNI8x48r_rows
 	VPADDD    (BX), Z0, Z0
 	VCVTDQ2PS Z0, Z0
 	VMULPS    (DX), Z0, Z0
@@ -1271,9 +1473,205 @@ igemmVNNI8x48r_dequant:
 	VZEROUPPER
 	RET
 
-// func igemmVNNI8x32(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+igemmVNNI8x48r_rows:
+	MOVQ         rowZero+88(FP), R8
+	VPBROADCASTD (R8), Z24
+	VBROADCASTSS (DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z0, Z0
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z0, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z1, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z2, Z2
+	VADDPS       128(SI), Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 4(R8), Z24
+	VBROADCASTSS 4(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z3, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z3, Z3
+	VADDPS       (SI), Z3, Z3
+	VMOVUPS      Z3, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z4, Z4
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z4, Z4
+	VADDPS       64(SI), Z4, Z4
+	VMOVUPS      Z4, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z5, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z5, Z5
+	VADDPS       128(SI), Z5, Z5
+	VMOVUPS      Z5, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 8(R8), Z24
+	VBROADCASTSS 8(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z6, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z6, Z6
+	VADDPS       (SI), Z6, Z6
+	VMOVUPS      Z6, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z7, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z7, Z7
+	VADDPS       64(SI), Z7, Z7
+	VMOVUPS      Z7, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z8, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z8, Z8
+	VADDPS       128(SI), Z8, Z8
+	VMOVUPS      Z8, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 12(R8), Z24
+	VBROADCASTSS 12(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z9, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z9, Z9
+	VADDPS       (SI), Z9, Z9
+	VMOVUPS      Z9, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z10, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z10, Z10
+	VADDPS       64(SI), Z10, Z10
+	VMOVUPS      Z10, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z11, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z11, Z11
+	VADDPS       128(SI), Z11, Z11
+	VMOVUPS      Z11, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 16(R8), Z24
+	VBROADCASTSS 16(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z12, Z12
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z12, Z12
+	VADDPS       (SI), Z12, Z12
+	VMOVUPS      Z12, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z13, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z13, Z13
+	VADDPS       64(SI), Z13, Z13
+	VMOVUPS      Z13, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z14, Z14
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z14, Z14
+	VADDPS       128(SI), Z14, Z14
+	VMOVUPS      Z14, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 20(R8), Z24
+	VBROADCASTSS 20(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z15, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z15, Z15
+	VADDPS       (SI), Z15, Z15
+	VMOVUPS      Z15, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z16, Z16
+	VCVTDQ2PS    Z16, Z16
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z16, Z16
+	VADDPS       64(SI), Z16, Z16
+	VMOVUPS      Z16, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z17, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z17, Z17
+	VADDPS       128(SI), Z17, Z17
+	VMOVUPS      Z17, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 24(R8), Z24
+	VBROADCASTSS 24(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z18, Z18
+	VCVTDQ2PS    Z18, Z18
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z18, Z18
+	VADDPS       (SI), Z18, Z18
+	VMOVUPS      Z18, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z19, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z19, Z19
+	VADDPS       64(SI), Z19, Z19
+	VMOVUPS      Z19, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z20, Z20
+	VCVTDQ2PS    Z20, Z20
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z20, Z20
+	VADDPS       128(SI), Z20, Z20
+	VMOVUPS      Z20, 128(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 28(R8), Z24
+	VBROADCASTSS 28(DI), Z25
+	VPMULLD      (BX), Z24, Z26
+	VPADDD       Z26, Z21, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       (DX), Z25, Z26
+	VMULPS       Z26, Z21, Z21
+	VADDPS       (SI), Z21, Z21
+	VMOVUPS      Z21, (AX)
+	VPMULLD      64(BX), Z24, Z26
+	VPADDD       Z26, Z22, Z22
+	VCVTDQ2PS    Z22, Z22
+	VMULPS       64(DX), Z25, Z26
+	VMULPS       Z26, Z22, Z22
+	VADDPS       64(SI), Z22, Z22
+	VMOVUPS      Z22, 64(AX)
+	VPMULLD      128(BX), Z24, Z26
+	VPADDD       Z26, Z23, Z23
+	VCVTDQ2PS    Z23, Z23
+	VMULPS       128(DX), Z25, Z26
+	VMULPS       Z26, Z23, Z23
+	VADDPS       128(SI), Z23, Z23
+	VMOVUPS      Z23, 128(AX)
+	VZEROUPPER
+	RET
+
+// func igemmVNNI8x32(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 // Requires: AVX, AVX512F, AVX512VNNI
-TEXT ·igemmVNNI8x32(SB), NOSPLIT, $0-88
+TEXT ·igemmVNNI8x32(SB), NOSPLIT, $0-104
 	MOVQ   kg+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+24(FP), DX
@@ -1394,6 +1792,9 @@ igemmVNNI8x32_dequant:
 	MOVQ      y+56(FP), AX
 	MOVQ      colAdd+64(FP), BX
 	MOVQ      bias+80(FP), SI
+	MOVQ      rowScale+96(FP), DI
+	TESTQ     DI, DI
+	JNZ       igemmVNNI8x32_rows
 	VMOVDQU32 (BX), Z16
 	VMOVUPS   (DX), Z18
 	VMOVUPS   (SI), Z20
@@ -1490,9 +1891,149 @@ igemmVNNI8x32_dequant:
 	VZEROUPPER
 	RET
 
-// func igemmVNNI8x32r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+igemmVNNI8x32_rows:
+	MOVQ         rowZero+88(FP), R8
+	VPBROADCASTD (R8), Z16
+	VBROADCASTSS (DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z0, Z0
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z0, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z1, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 4(R8), Z16
+	VBROADCASTSS 4(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z2, Z2
+	VADDPS       (SI), Z2, Z2
+	VMOVUPS      Z2, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z3, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z3, Z3
+	VADDPS       64(SI), Z3, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 8(R8), Z16
+	VBROADCASTSS 8(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z4, Z4
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z4, Z4
+	VADDPS       (SI), Z4, Z4
+	VMOVUPS      Z4, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z5, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z5, Z5
+	VADDPS       64(SI), Z5, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 12(R8), Z16
+	VBROADCASTSS 12(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z6, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z6, Z6
+	VADDPS       (SI), Z6, Z6
+	VMOVUPS      Z6, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z7, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z7, Z7
+	VADDPS       64(SI), Z7, Z7
+	VMOVUPS      Z7, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 16(R8), Z16
+	VBROADCASTSS 16(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z8, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z8, Z8
+	VADDPS       (SI), Z8, Z8
+	VMOVUPS      Z8, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z9, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z9, Z9
+	VADDPS       64(SI), Z9, Z9
+	VMOVUPS      Z9, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 20(R8), Z16
+	VBROADCASTSS 20(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z10, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z10, Z10
+	VADDPS       (SI), Z10, Z10
+	VMOVUPS      Z10, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z11, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z11, Z11
+	VADDPS       64(SI), Z11, Z11
+	VMOVUPS      Z11, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 24(R8), Z16
+	VBROADCASTSS 24(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z12, Z12
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z12, Z12
+	VADDPS       (SI), Z12, Z12
+	VMOVUPS      Z12, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z13, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z13, Z13
+	VADDPS       64(SI), Z13, Z13
+	VMOVUPS      Z13, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 28(R8), Z16
+	VBROADCASTSS 28(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z14, Z14
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z14, Z14
+	VADDPS       (SI), Z14, Z14
+	VMOVUPS      Z14, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z15, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z15, Z15
+	VADDPS       64(SI), Z15, Z15
+	VMOVUPS      Z15, 64(AX)
+	VZEROUPPER
+	RET
+
+// func igemmVNNI8x32r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 // Requires: AVX, AVX512F, AVX512VNNI
-TEXT ·igemmVNNI8x32r(SB), NOSPLIT, $0-88
+TEXT ·igemmVNNI8x32r(SB), NOSPLIT, $0-104
 	MOVQ   kg+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+24(FP), DX
@@ -1617,6 +2158,9 @@ igemmVNNI8x32r_dequant:
 	MOVQ      y+56(FP), AX
 	MOVQ      colAdd+64(FP), BX
 	MOVQ      bias+80(FP), SI
+	MOVQ      rowScale+96(FP), DI
+	TESTQ     DI, DI
+	JNZ       igemmVNNI8x32r_rows
 	VMOVDQU32 (BX), Z16
 	VMOVUPS   (DX), Z18
 	VMOVUPS   (SI), Z20
@@ -1713,9 +2257,149 @@ igemmVNNI8x32r_dequant:
 	VZEROUPPER
 	RET
 
-// func igemmVNNI8x16(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+igemmVNNI8x32r_rows:
+	MOVQ         rowZero+88(FP), R8
+	VPBROADCASTD (R8), Z16
+	VBROADCASTSS (DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z0, Z0
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z0, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z1, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 4(R8), Z16
+	VBROADCASTSS 4(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z2, Z2
+	VADDPS       (SI), Z2, Z2
+	VMOVUPS      Z2, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z3, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z3, Z3
+	VADDPS       64(SI), Z3, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 8(R8), Z16
+	VBROADCASTSS 8(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z4, Z4
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z4, Z4
+	VADDPS       (SI), Z4, Z4
+	VMOVUPS      Z4, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z5, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z5, Z5
+	VADDPS       64(SI), Z5, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 12(R8), Z16
+	VBROADCASTSS 12(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z6, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z6, Z6
+	VADDPS       (SI), Z6, Z6
+	VMOVUPS      Z6, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z7, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z7, Z7
+	VADDPS       64(SI), Z7, Z7
+	VMOVUPS      Z7, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 16(R8), Z16
+	VBROADCASTSS 16(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z8, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z8, Z8
+	VADDPS       (SI), Z8, Z8
+	VMOVUPS      Z8, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z9, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z9, Z9
+	VADDPS       64(SI), Z9, Z9
+	VMOVUPS      Z9, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 20(R8), Z16
+	VBROADCASTSS 20(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z10, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z10, Z10
+	VADDPS       (SI), Z10, Z10
+	VMOVUPS      Z10, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z11, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z11, Z11
+	VADDPS       64(SI), Z11, Z11
+	VMOVUPS      Z11, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 24(R8), Z16
+	VBROADCASTSS 24(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z12, Z12
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z12, Z12
+	VADDPS       (SI), Z12, Z12
+	VMOVUPS      Z12, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z13, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z13, Z13
+	VADDPS       64(SI), Z13, Z13
+	VMOVUPS      Z13, 64(AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 28(R8), Z16
+	VBROADCASTSS 28(DI), Z17
+	VPMULLD      (BX), Z16, Z18
+	VPADDD       Z18, Z14, Z14
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       (DX), Z17, Z18
+	VMULPS       Z18, Z14, Z14
+	VADDPS       (SI), Z14, Z14
+	VMOVUPS      Z14, (AX)
+	VPMULLD      64(BX), Z16, Z18
+	VPADDD       Z18, Z15, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(DX), Z17, Z18
+	VMULPS       Z18, Z15, Z15
+	VADDPS       64(SI), Z15, Z15
+	VMOVUPS      Z15, 64(AX)
+	VZEROUPPER
+	RET
+
+// func igemmVNNI8x16(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 // Requires: AVX, AVX512F, AVX512VNNI
-TEXT ·igemmVNNI8x16(SB), NOSPLIT, $0-88
+TEXT ·igemmVNNI8x16(SB), NOSPLIT, $0-104
 	MOVQ   kg+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+24(FP), DX
@@ -1803,6 +2487,9 @@ igemmVNNI8x16_dequant:
 	MOVQ      y+56(FP), AX
 	MOVQ      colAdd+64(FP), BX
 	MOVQ      bias+80(FP), SI
+	MOVQ      rowScale+96(FP), DI
+	TESTQ     DI, DI
+	JNZ       igemmVNNI8x16_rows
 	VMOVDQU32 (BX), Z8
 	VMOVUPS   (DX), Z9
 	VMOVUPS   (SI), Z10
@@ -1856,9 +2543,93 @@ igemmVNNI8x16_dequant:
 	VZEROUPPER
 	RET
 
-// func igemmVNNI8x16r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)
+igemmVNNI8x16_rows:
+	MOVQ         rowZero+88(FP), R8
+	VPBROADCASTD (R8), Z8
+	VBROADCASTSS (DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z0, Z0
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z0, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 4(R8), Z8
+	VBROADCASTSS 4(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z1, Z1
+	VADDPS       (SI), Z1, Z1
+	VMOVUPS      Z1, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 8(R8), Z8
+	VBROADCASTSS 8(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z2, Z2
+	VADDPS       (SI), Z2, Z2
+	VMOVUPS      Z2, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 12(R8), Z8
+	VBROADCASTSS 12(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z3, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z3, Z3
+	VADDPS       (SI), Z3, Z3
+	VMOVUPS      Z3, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 16(R8), Z8
+	VBROADCASTSS 16(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z4, Z4
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z4, Z4
+	VADDPS       (SI), Z4, Z4
+	VMOVUPS      Z4, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 20(R8), Z8
+	VBROADCASTSS 20(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z5, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z5, Z5
+	VADDPS       (SI), Z5, Z5
+	VMOVUPS      Z5, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 24(R8), Z8
+	VBROADCASTSS 24(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z6, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z6, Z6
+	VADDPS       (SI), Z6, Z6
+	VMOVUPS      Z6, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 28(R8), Z8
+	VBROADCASTSS 28(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z7, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z7, Z7
+	VADDPS       (SI), Z7, Z7
+	VMOVUPS      Z7, (AX)
+	VZEROUPPER
+	RET
+
+// func igemmVNNI8x16r(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)
 // Requires: AVX, AVX512F, AVX512VNNI
-TEXT ·igemmVNNI8x16r(SB), NOSPLIT, $0-88
+TEXT ·igemmVNNI8x16r(SB), NOSPLIT, $0-104
 	MOVQ   kg+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+24(FP), DX
@@ -1950,6 +2721,9 @@ igemmVNNI8x16r_dequant:
 	MOVQ      y+56(FP), AX
 	MOVQ      colAdd+64(FP), BX
 	MOVQ      bias+80(FP), SI
+	MOVQ      rowScale+96(FP), DI
+	TESTQ     DI, DI
+	JNZ       igemmVNNI8x16r_rows
 	VMOVDQU32 (BX), Z8
 	VMOVUPS   (DX), Z9
 	VMOVUPS   (SI), Z10
@@ -2000,6 +2774,90 @@ igemmVNNI8x16r_dequant:
 	VMULPS    Z9, Z7, Z7
 	VADDPS    Z10, Z7, Z7
 	VMOVUPS   Z7, (AX)
+	VZEROUPPER
+	RET
+
+igemmVNNI8x16r_rows:
+	MOVQ         rowZero+88(FP), R8
+	VPBROADCASTD (R8), Z8
+	VBROADCASTSS (DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z0, Z0
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z0, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 4(R8), Z8
+	VBROADCASTSS 4(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z1, Z1
+	VADDPS       (SI), Z1, Z1
+	VMOVUPS      Z1, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 8(R8), Z8
+	VBROADCASTSS 8(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z2, Z2
+	VADDPS       (SI), Z2, Z2
+	VMOVUPS      Z2, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 12(R8), Z8
+	VBROADCASTSS 12(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z3, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z3, Z3
+	VADDPS       (SI), Z3, Z3
+	VMOVUPS      Z3, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 16(R8), Z8
+	VBROADCASTSS 16(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z4, Z4
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z4, Z4
+	VADDPS       (SI), Z4, Z4
+	VMOVUPS      Z4, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 20(R8), Z8
+	VBROADCASTSS 20(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z5, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z5, Z5
+	VADDPS       (SI), Z5, Z5
+	VMOVUPS      Z5, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 24(R8), Z8
+	VBROADCASTSS 24(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z6, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z6, Z6
+	VADDPS       (SI), Z6, Z6
+	VMOVUPS      Z6, (AX)
+	ADDQ         CX, AX
+	VPBROADCASTD 28(R8), Z8
+	VBROADCASTSS 28(DI), Z9
+	VPMULLD      (BX), Z8, Z10
+	VPADDD       Z10, Z7, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       (DX), Z9, Z10
+	VMULPS       Z10, Z7, Z7
+	VADDPS       (SI), Z7, Z7
+	VMOVUPS      Z7, (AX)
 	VZEROUPPER
 	RET
 

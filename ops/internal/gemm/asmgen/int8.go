@@ -20,9 +20,12 @@ import (
 // With scale == nil the sums are stored to C. Otherwise they are dequantized on the
 // way out and stored to y (the same row stride as C; it may be C's memory):
 // y = float32(sum + colAdd[j])·scale[j] + bias[j], the multiply and the add rounded
-// separately (never fused), as vec.DequantI32 and the reference compute it.
+// separately (never fused), as vec.DequantI32 and the reference compute it. With
+// rowScale != nil (activations quantized per row) the correction and the scale are
+// per row too: y = float32(sum + rowZero[i]·colAdd[j])·float32(rowScale[i]·scale[j]) +
+// bias[j], the int32 multiply and add wrapping.
 func microkernelI8(name string, mr, nvec, bstride int, rows bool) {
-	TEXT(name, NOSPLIT, "func(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32)")
+	TEXT(name, NOSPLIT, "func(kg int, a *uint8, lda int, b *int8, c *int32, ldc int, add int, y *float32, colAdd *int32, scale *float32, bias *float32, rowZero *int32, rowScale *float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d int32 tile of C, or its dequantized floats; see microkernelI8 in asmgen.", name, mr, nvec*16))
 	k := Load(Param("kg"), GP64())
@@ -118,6 +121,9 @@ func microkernelI8(name string, mr, nvec, bstride int, rows bool) {
 	yp := Load(Param("y"), GP64())
 	cadd := Load(Param("colAdd"), GP64())
 	bias := Load(Param("bias"), GP64())
+	rs := Load(Param("rowScale"), GP64())
+	TESTQ(rs, rs)
+	JNZ(LabelRef(name + "_rows"))
 	// The B registers are free now: they hold colAdd, scale and bias when there is room.
 	free := zregs[mr*nvec:]
 	inReg := 3*nvec <= len(free)
@@ -140,6 +146,28 @@ func microkernelI8(name string, mr, nvec, bstride int, rows bool) {
 			VCVTDQ2PS(acc(i, j), acc(i, j))
 			VMULPS(operand(sp, 1, j), acc(i, j), acc(i, j))
 			VADDPS(operand(bias, 2, j), acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: yp, Disp: j * 64})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, yp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_rows")
+	rz := Load(Param("rowZero"), GP64())
+	zr, sr, t := free[0], free[1], free[2]
+	for i := 0; i < mr; i++ {
+		VPBROADCASTD(Mem{Base: rz, Disp: 4 * i}, zr)
+		VBROADCASTSS(Mem{Base: rs, Disp: 4 * i}, sr)
+		for j := 0; j < nvec; j++ {
+			VPMULLD(Mem{Base: cadd, Disp: j * 64}, zr, t)
+			VPADDD(t, acc(i, j), acc(i, j))
+			VCVTDQ2PS(acc(i, j), acc(i, j))
+			VMULPS(Mem{Base: sp, Disp: j * 64}, sr, t)
+			VMULPS(t, acc(i, j), acc(i, j))
+			VADDPS(Mem{Base: bias, Disp: j * 64}, acc(i, j), acc(i, j))
 			VMOVUPS(acc(i, j), Mem{Base: yp, Disp: j * 64})
 		}
 		if i < mr-1 {
