@@ -51,6 +51,11 @@ func TestIntoMatchesKernel(t *testing.T) {
 		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(300, 15), rt(300, 15), rt(15), rt(15), rt(15)}, nil, 2},
 		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(65, 63), rt(65, 63), rt(63)}, nil, 1},
 		{"", "LayerNormalization", []*Tensor{rt(2, 70, 64), rt(64), rt(64)}, nil, 1},
+		// Enough rows that the parallel-for splits them (chunks of rowChunk elements).
+		{"", "LayerNormalization", []*Tensor{rt(1000, 33), rt(33), rt(33)}, nil, 1},
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(600, 63), rt(600, 63), rt(63), rt(63), rt(63)}, nil, 2},
+		{ir.CiuicDomain, "SkipLayerNorm", []*Tensor{rt(3, 200, 65), rt(200, 65), rt(65)}, nil, 1},
+		{ir.CiuicDomain, "RMSNorm", []*Tensor{rt(300, 65), rt(65)}, nil, 1},
 		{"", "LayerNormalization", []*Tensor{rt(300, 17), rt(17)}, ir.Attrs{"epsilon": ir.FloatAttr(1e-3)}, 1}, // no bias
 		{"", "LayerNormalization", []*Tensor{rt(65, 63), rt(1, 63), rt(63)}, nil, 1},
 		{"", "LayerNormalization", []*Tensor{rt(3, 1), rt(1), rt(1)}, nil, 1},
@@ -63,6 +68,7 @@ func TestIntoMatchesKernel(t *testing.T) {
 		{ir.CiuicDomain, "Attention", []*Tensor{rt(1, 70, 64), rt(1, 70, 64), rt(1, 70, 64), mask}, ir.Attrs{"num_heads": ir.IntAttr(2)}, 1},
 		{"", "Split", []*Tensor{rt(1, 70, 96), MustFromSlice([]int{3}, []int64{32, 16, 48})}, ir.Attrs{"axis": ir.IntAttr(-1)}, 3},
 		{"", "Split", []*Tensor{rt(6, 5)}, ir.Attrs{"num_outputs": ir.IntAttr(2)}, 2},
+		{"", "Split", []*Tensor{rt(700, 3, 17), MustFromSlice([]int{2}, []int64{1, 2})}, ir.Attrs{"axis": ir.IntAttr(1)}, 2}, // rows split by the parallel-for
 		{"", "Gather", []*Tensor{rt(50, 16), MustFromSlice([]int{2, 3}, []int64{0, 49, -1, 7, 7, 3})}, nil, 1},
 		{"", "Gather", []*Tensor{rt(4, 6, 3), MustFromSlice([]int{2}, []int32{5, -6})}, ir.Attrs{"axis": ir.IntAttr(1)}, 1},
 	}

@@ -24,15 +24,17 @@ func init() {
 	RegisterInto(ir.CiuicDomain, "RMSNorm", rmsNormInto, true, ir.F32)
 }
 
-// rowGrain is the parallel-for grain of the row-wise normalizations, in rows of D
-// elements: chunks of about rowChunk elements. A row of LayerNorm costs about a
-// nanosecond per 4 elements, so a chunk of 16K elements is some 4 µs of work, worth
-// handing to another worker; smaller chunks cost more in hand-over and cache-line
-// traffic than they save.
+// rowGrain is the parallel-for grain of the row-wise normalizations (and Softmax), in
+// rows of D elements: chunks of at least rowChunk elements.
 func rowGrain(D int) int { return max(1, rowChunk/max(D, 1)) }
 
-// rowChunk is the number of elements in a chunk of row-wise work (see rowGrain).
-const rowChunk = 4096
+// rowChunk is the smallest chunk of row-wise work worth handing to another worker, in
+// elements: about 4 µs of LayerNorm. Smaller chunks buy no speed and cost hand-overs:
+// with two workers a plan of 9 SkipLayerNorm on [128, 256] took 125 µs with chunks
+// of 16K elements (two chunks), 129-131 µs with 2K-8K, and 9 LayerNormalization took
+// 106 µs against 107-224 µs (go test ./exec -bench, medians of 5; 185 and 153 µs with
+// one worker).
+const rowChunk = 1 << 14
 
 // normJob is one call of a row-wise normalization.
 type normJob struct {

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/ciuic/ciuic/ir"
 )
@@ -41,18 +42,50 @@ func intoSplit(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
 	if total != x.Shape[axis] {
 		return fallbackInto(ctx, splitKernel, in, out, attrs)
 	}
-	outer, inner := NumElems(x.Shape[:axis]), NumElems(x.Shape[axis+1:])
-	xs, row := x.F32(), x.Shape[axis]*inner
+	j := splitJobs.Get().(*splitJob)
+	j.xs, j.out, j.axis, j.inner = x.F32(), out, axis, NumElems(x.Shape[axis+1:])
+	j.row = x.Shape[axis] * j.inner
+	ctx.ParallelFor(NumElems(x.Shape[:axis]), max(1, copyChunk/max(j.row, 1)), j.fn)
+	j.xs, j.out = nil, nil // keep no tensor alive in the pool
+	splitJobs.Put(j)
+	return nil
+}
+
+// copyChunk is the smallest chunk of copying worth handing to another worker (Split's
+// rows), in elements: a copy moves several elements per nanosecond, so this is a few
+// µs. On gpt4l with two workers the 4 Splits of [128, 768] took 200 µs in chunks of
+// 32K elements against 345 µs serially (45 µs with one worker: reading what the other
+// core wrote is slow).
+const copyChunk = 1 << 15
+
+// splitJob is one Split call, pooled along with the method value handed to the
+// parallel-for (a closure would be allocated on every call).
+type splitJob struct {
+	xs          []float32
+	out         []*Tensor
+	axis, inner int
+	row         int // x's elements per outer row
+	fn          func(lo, hi int)
+}
+
+var splitJobs = sync.Pool{New: func() any {
+	j := new(splitJob)
+	j.fn = j.rows
+	return j
+}}
+
+// rows copies the pieces of x's outer rows [lo, hi) (the dims before axis) into the
+// outputs.
+func (j *splitJob) rows(lo, hi int) {
 	start := 0
-	for _, o := range out {
-		w := o.Shape[axis] * inner
+	for _, o := range j.out {
+		w := o.Shape[j.axis] * j.inner
 		os := o.F32()
-		for r := 0; r < outer; r++ {
-			copy(os[r*w:(r+1)*w], xs[r*row+start:][:w])
+		for r := lo; r < hi; r++ {
+			copy(os[r*w:(r+1)*w], j.xs[r*j.row+start:][:w])
 		}
 		start += w
 	}
-	return nil
 }
 
 // intoGather is Gather of f32 data with i64 or i32 indices.
