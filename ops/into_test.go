@@ -36,6 +36,13 @@ func TestIntoMatchesKernel(t *testing.T) {
 		{"", "Sub", []*Tensor{rt(3, 70, 64), rt(64)}, nil, 1},
 		{"", "Mul", []*Tensor{rt(1, 64), rt(3, 70, 64)}, nil, 1},
 		{"", "Div", []*Tensor{rt(5, 7), rt(5, 1)}, nil, 1}, // general broadcast: falls back
+		// More than elemGrain elements: the parallel-for splits them.
+		{"", "Add", []*Tensor{rt(3, 100, 65), rt(3, 100, 65)}, nil, 1},
+		{"", "Sub", []*Tensor{rt(3, 100, 65), rt(100, 65)}, nil, 1},
+		{"", "Mul", []*Tensor{rt(65), rt(3, 100, 65)}, nil, 1},
+		{"", "Gelu", []*Tensor{rt(200, 101)}, ir.Attrs{"approximate": ir.StringAttr("tanh")}, 1},
+		{"", "Relu", []*Tensor{rt(200, 101)}, nil, 1},
+		{"", "Abs", []*Tensor{rt(200, 101)}, nil, 1},
 		{"", "Tanh", []*Tensor{rt(300, 100)}, nil, 1},
 		{"", "Sigmoid", []*Tensor{rt(3, 5)}, nil, 1},
 		{"", "MatMul", []*Tensor{rt(2, 33, 40), rt(40, 24)}, nil, 1},
@@ -180,5 +187,38 @@ func TestIntoErrors(t *testing.T) {
 	err = into(nil, []*Tensor{x, x, New(ir.F32, 2)}, []*Tensor{New(ir.F32, 4, 3)}, nil)
 	if err == nil {
 		t.Error("SkipLayerNorm with a Gamma of the wrong size: no error")
+	}
+}
+
+// TestElementwiseIntoAllocs: elementwise into-variants allocate nothing per call, also
+// when the parallel-for splits their elements.
+func TestElementwiseIntoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	x, y, b := New(ir.F32, 128, 1024), New(ir.F32, 128, 1024), New(ir.F32, 1024)
+	for _, c := range []struct {
+		op string
+		in []*Tensor
+	}{
+		{"Add", []*Tensor{x, y}}, {"Sub", []*Tensor{x, b}}, {"Mul", []*Tensor{b, x}},
+		{"Gelu", []*Tensor{x}}, {"Tanh", []*Tensor{x}}, {"Relu", []*Tensor{x}},
+	} {
+		into, _, ok := LookupInto("", c.op, ir.F32)
+		if !ok {
+			t.Fatalf("%s: no into-variant", c.op)
+		}
+		out := []*Tensor{New(ir.F32, 128, 1024)}
+		for _, par := range []func(int, int, func(int, int)){nil, reverseParallel} {
+			ctx := &KernelContext{NumOutputs: 1, Parallel: par}
+			run := func() {
+				if err := into(ctx, c.in, out, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := testing.AllocsPerRun(10, run); n != 0 {
+				t.Errorf("%s%v (parallel %v): %v allocations per call, want 0", c.op, shapesOf(c.in), par != nil, n)
+			}
+		}
 	}
 }

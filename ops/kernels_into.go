@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/ciuic/ciuic/ir"
 	"github.com/ciuic/ciuic/ops/internal/gemm"
@@ -76,7 +77,8 @@ func arithInto(op string) KernelInto {
 		}
 		x, y, z := a.F32(), b.F32(), o.F32()
 		n := len(z)
-		var loop func(lo, hi int)
+		// The parallel loop: all operands full (0), y (1) or x (2) repeated along leading dims.
+		bcast := 0
 		switch {
 		case sameShape(a.Shape, o.Shape) && sameShape(b.Shape, o.Shape):
 			if serial(ctx, n, elemGrain) {
@@ -84,11 +86,6 @@ func arithInto(op string) KernelInto {
 					z[i] = f(x[i], y[i])
 				}
 				return nil
-			}
-			loop = func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					z[i] = f(x[i], y[i])
-				}
 			}
 		case sameShape(a.Shape, o.Shape) && len(y) > 0 && suffixOf(b.Shape, o.Shape):
 			nb := len(y)
@@ -101,11 +98,7 @@ func arithInto(op string) KernelInto {
 				}
 				return nil
 			}
-			loop = func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					z[i] = f(x[i], y[i%nb])
-				}
-			}
+			bcast = 1
 		case sameShape(b.Shape, o.Shape) && len(x) > 0 && suffixOf(a.Shape, o.Shape):
 			na := len(x)
 			if serial(ctx, n, elemGrain) {
@@ -117,18 +110,76 @@ func arithInto(op string) KernelInto {
 				}
 				return nil
 			}
-			loop = func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					z[i] = f(x[i%na], y[i])
-				}
-			}
+			bcast = 2
 		default:
 			return fallbackInto(ctx, ref, in, out, attrs)
 		}
-		ctx.ParallelFor(n, elemGrain, loop)
+		j := elemJobs.Get().(*elemJob)
+		j.x, j.y, j.z, j.arith = x, y, z, f
+		j.run(ctx, n, [...]func(lo, hi int){j.arithFn, j.arithYFn, j.arithXFn}[bcast])
 		return nil
 	}
 }
+
+// elemJob is one call of an elementwise into-variant whose elements the parallel-for
+// splits: its operands, and the method values of its loops made once when the pool
+// creates the job (a closure handed to the parallel-for would be allocated on every
+// call).
+type elemJob struct {
+	x, y, z []float32
+	arith   func(a, b float32) float32
+	unary   func(float64) float64
+	vecf    func(dst, src []float32)
+
+	arithFn, arithXFn, arithYFn, unaryFn, vecFn func(lo, hi int)
+}
+
+var elemJobs = sync.Pool{New: func() any {
+	j := new(elemJob)
+	j.arithFn, j.arithXFn, j.arithYFn = j.arithAll, j.arithBcastX, j.arithBcastY
+	j.unaryFn, j.vecFn = j.unaryAll, j.vecAll
+	return j
+}}
+
+// run runs loop (one of j's loops) over n elements in chunks of elemGrain and puts j
+// back in the pool, keeping no tensor alive there.
+func (j *elemJob) run(ctx *KernelContext, n int, loop func(lo, hi int)) {
+	ctx.ParallelFor(n, elemGrain, loop)
+	j.x, j.y, j.z, j.arith, j.unary, j.vecf = nil, nil, nil, nil, nil, nil
+	elemJobs.Put(j)
+}
+
+func (j *elemJob) arithAll(lo, hi int) {
+	x, y, z, f := j.x, j.y, j.z, j.arith
+	for i := lo; i < hi; i++ {
+		z[i] = f(x[i], y[i])
+	}
+}
+
+// arithBcastY is arithAll with y repeated along the leading dims (len(y) divides n).
+func (j *elemJob) arithBcastY(lo, hi int) {
+	x, y, z, f, nb := j.x, j.y, j.z, j.arith, len(j.y)
+	for i := lo; i < hi; i++ {
+		z[i] = f(x[i], y[i%nb])
+	}
+}
+
+// arithBcastX is arithAll with x repeated along the leading dims.
+func (j *elemJob) arithBcastX(lo, hi int) {
+	x, y, z, f, na := j.x, j.y, j.z, j.arith, len(j.x)
+	for i := lo; i < hi; i++ {
+		z[i] = f(x[i%na], y[i])
+	}
+}
+
+func (j *elemJob) unaryAll(lo, hi int) {
+	x, z, f := j.x, j.z, j.unary
+	for i := lo; i < hi; i++ {
+		z[i] = float32(f(float64(x[i])))
+	}
+}
+
+func (j *elemJob) vecAll(lo, hi int) { j.vecf(j.z[lo:hi], j.x[lo:hi]) }
 
 func unaryInto(name string, fu floatUnary) KernelInto {
 	return func(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
@@ -154,11 +205,9 @@ func unaryInto(name string, fu floatUnary) KernelInto {
 			}
 			return nil
 		}
-		ctx.ParallelFor(len(zs), elemGrain, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				zs[i] = float32(f(float64(xs[i])))
-			}
-		})
+		j := elemJobs.Get().(*elemJob)
+		j.x, j.z, j.unary = xs, zs, f
+		j.run(ctx, len(zs), j.unaryFn)
 		return nil
 	}
 }

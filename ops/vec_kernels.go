@@ -54,7 +54,9 @@ func vecUnaryInto(name string) KernelInto {
 			f(zs, xs)
 			return nil
 		}
-		ctx.ParallelFor(len(zs), elemGrain, func(lo, hi int) { f(zs[lo:hi], xs[lo:hi]) })
+		j := elemJobs.Get().(*elemJob)
+		j.x, j.z, j.vecf = xs, zs, f
+		j.run(ctx, len(zs), j.vecFn)
 		return nil
 	}
 }
