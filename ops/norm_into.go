@@ -33,7 +33,7 @@ func rowGrain(D int) int { return max(1, rowChunk/max(D, 1)) }
 // with two workers a plan of 9 SkipLayerNorm on [128, 256] took 125 µs with chunks
 // of 16K elements (two chunks), 129-131 µs with 2K-8K, and 9 LayerNormalization took
 // 106 µs against 107-224 µs (go test ./exec -bench, medians of 5; 185 and 153 µs with
-// one worker).
+// one worker). gpt4l's 9 SkipLayerNorm with two workers: 108 -> 100 µs.
 const rowChunk = 1 << 14
 
 // normJob is one call of a row-wise normalization.
