@@ -12,26 +12,31 @@ import (
 	"github.com/ciuic/ciuic/passes"
 )
 
-// stillAllocating lists the ops whose kernels may still allocate per call: their
-// packages are being made allocation-free separately. TestPlanZeroAllocs measures each
-// node alone, stubs out those of these ops that allocate to count what the executor
-// and the other kernels allocate, and logs them, so that an op can leave the list as
-// soon as it allocates nothing.
-var stillAllocating = []string{"ciuic.Attention", "ciuic.SparseAttention", "ciuic.DenseInt8"}
+// stillAllocating lists the ops whose kernels may still allocate per call (none now:
+// keep the mechanism for kernels being made allocation-free). TestPlanZeroAllocs
+// measures each node alone, stubs out those of these ops that allocate to count what
+// the executor and the other kernels allocate, and logs them.
+var stillAllocating = []string{}
 
 // TestPlanZeroAllocs: a run of a compiled transformer block (ciuic.Dense with and
-// without GELU, LayerNormalization, ciuic.SkipLayerNorm, ciuic.Attention, Add) into
-// the caller's outputs allocates nothing, with one worker and with two: not the
-// scheduler, not the parallel-for, not the GEMM.
+// without GELU, LayerNormalization, ciuic.SkipLayerNorm, ciuic.Attention, Add; and
+// quantized: ciuic.DenseInt8) into the caller's outputs allocates nothing, with one
+// worker and with two: not the scheduler, not the parallel-for, not the GEMM.
 func TestPlanZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
+	for _, quant := range []string{"", passes.QuantizeDynamic} {
+		t.Run("quantize="+quant, func(t *testing.T) { testPlanZeroAllocs(t, quant) })
+	}
+}
+
+func testPlanZeroAllocs(t *testing.T, quant string) {
 	g, err := frontend.Load("../testdata/models/block.ciu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := passes.Run(g, passes.Config{Level: 2}); err != nil {
+	if _, err := passes.Run(g, passes.Config{Level: 2, Quantize: quant}); err != nil {
 		t.Fatal(err)
 	}
 	bind := map[string]int64{"B": 1, "S": 128} // enough rows that every kernel splits its work with two workers
@@ -41,7 +46,7 @@ func TestPlanZeroAllocs(t *testing.T) {
 	}
 	var dense, gelu int
 	for _, n := range p.Graph.Nodes {
-		if n.OpName() == "ciuic.Dense" {
+		if n.OpName() == "ciuic.Dense" || n.OpName() == "ciuic.DenseInt8" {
 			dense++
 			if n.Attrs.String("activation", "") == "gelu" {
 				gelu++
@@ -49,7 +54,10 @@ func TestPlanZeroAllocs(t *testing.T) {
 		}
 	}
 	if dense < 4 || gelu == 0 {
-		t.Fatalf("the block compiled to %d ciuic.Dense nodes, %d with GELU: the passes changed, fix the test", dense, gelu)
+		t.Fatalf("the block compiled to %d ciuic.Dense(Int8) nodes, %d with GELU: the passes changed, fix the test", dense, gelu)
+	}
+	if quant != "" && ir.ComputeStats(p.Graph).Ops["ciuic.DenseInt8"] < 4 {
+		t.Fatalf("quantized block has no DenseInt8 nodes:\n%s", ir.Print(p.Graph))
 	}
 	ins, outs := planTensors(p.Graph.Inputs, bind), planTensors(p.Graph.Outputs, bind)
 	ctx := context.Background()

@@ -294,52 +294,108 @@ func fastDequantKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Ten
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
+	if !fastDequantOK(in, attrs) {
+		return dequantizeKernel(ctx, in, attrs)
+	}
+	y := New(ir.F32, in[0].Shape...)
+	if err := fastDequantInto(ctx, in, []*Tensor{y}, attrs); err != nil {
+		return nil, err
+	}
+	return one(y), nil
+}
+
+// fastDequantOK reports whether the vector path handles these operands: i8/u8 data,
+// a scalar or per-axis f32 scale of the right length, a matching zero point.
+func fastDequantOK(in []*Tensor, attrs ir.Attrs) bool {
 	x, s, zp := in[0], in[1], input(in, 2)
 	if x.DType != ir.I8 && x.DType != ir.U8 || s.DType != ir.F32 || s.Rank() > 1 || attrs.Int("block_size", 0) != 0 ||
 		zp != nil && (zp.DType != x.DType || zp.Len() != s.Len() || zp.Rank() > 1) {
-		return dequantizeKernel(ctx, in, attrs)
+		return false
 	}
-	C, inner := 1, x.Len()
 	if s.Len() != 1 {
 		axis, err := normAxis(attrs.Int("axis", 1), x.Rank())
 		if err != nil || x.Shape[axis] != s.Len() {
-			return dequantizeKernel(ctx, in, attrs) // reports the error
+			return false
 		}
+	}
+	return true
+}
+
+// fastDequantInto is DequantizeLinear into out[0] (f32, x's shape), for a weight table
+// kept in int8 and dequantized on every run: y = float32(q - zero) * scale, with the
+// reference's float32 arithmetic. It allocates nothing (the row loop is a method value
+// of a pooled job).
+func fastDequantInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) error {
+	if err := need(in, 2); err != nil {
+		return err
+	}
+	if !fastDequantOK(in, attrs) {
+		t, err := dequantizeKernel(ctx, in, attrs)
+		if err != nil {
+			return err
+		}
+		if out[0].DType != ir.F32 || !sameShape(out[0].Shape, t[0].Shape) {
+			return fmt.Errorf("DequantizeLinear: output is %s%v, want f32%v", out[0].DType, out[0].Shape, t[0].Shape)
+		}
+		copy(out[0].F32(), t[0].F32())
+		return nil
+	}
+	x, s, zp := in[0], in[1], input(in, 2)
+	y := out[0]
+	if y.DType != ir.F32 || !sameShape(y.Shape, x.Shape) {
+		return fmt.Errorf("DequantizeLinear: output is %s%v, want f32%v", y.DType, y.Shape, x.Shape)
+	}
+	C, inner := 1, x.Len()
+	if s.Len() != 1 {
+		axis, _ := normAxis(attrs.Int("axis", 1), x.Rank())
 		C, inner = s.Len(), NumElems(x.Shape[axis+1:])
 	}
-	var zeros [1]int32
-	z := zeros[:]
-	if zp != nil {
-		z = make([]int32, C)
-		for c := range z {
-			if zp.DType == ir.U8 {
-				z[c] = int32(Elems[uint8](zp)[c])
-			} else {
-				z[c] = int32(Elems[int8](zp)[c])
-			}
-		}
-	}
-	y := New(ir.F32, x.Shape...)
-	ys, sc := y.F32(), s.F32()
 	if inner == 0 {
-		return one(y), nil
+		return nil
 	}
+	j := dequantJobs.Get().(*dequantJob)
+	j.x, j.zp, j.scale, j.y, j.C, j.inner = x, zp, s.F32(), y.F32(), C, inner
 	rows := x.Len() / inner // (outer, channel) pairs, each a contiguous run of inner elements
-	ctx.ParallelFor(rows, max(1, elemGrain/inner), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			c := r % C
-			f, zc := sc[c], z[min(c, len(z)-1)]
-			out := ys[r*inner:][:inner]
-			if x.DType == ir.U8 {
-				for i, q := range Elems[uint8](x)[r*inner:][:inner] {
-					out[i] = float32(int32(q)-zc) * f
-				}
+	ctx.ParallelFor(rows, max(1, elemGrain/inner), j.rowsFn)
+	j.x, j.zp, j.scale, j.y = nil, nil, nil, nil
+	dequantJobs.Put(j)
+	return nil
+}
+
+type dequantJob struct {
+	x, zp    *Tensor
+	scale, y []float32
+	C, inner int
+	rowsFn   func(lo, hi int) // j.rows, bound once
+}
+
+var dequantJobs = sync.Pool{New: func() any {
+	j := new(dequantJob)
+	j.rowsFn = j.rows
+	return j
+}}
+
+func (j *dequantJob) rows(lo, hi int) {
+	inner := j.inner
+	for r := lo; r < hi; r++ {
+		c := r % j.C
+		f, zc := j.scale[c], int32(0)
+		if j.zp != nil {
+			if j.zp.DType == ir.U8 {
+				zc = int32(Elems[uint8](j.zp)[c])
 			} else {
-				for i, q := range Elems[int8](x)[r*inner:][:inner] {
-					out[i] = float32(int32(q)-zc) * f
-				}
+				zc = int32(Elems[int8](j.zp)[c])
 			}
 		}
-	})
-	return one(y), nil
+		out := j.y[r*inner:][:inner]
+		if j.x.DType == ir.U8 {
+			for i, q := range Elems[uint8](j.x)[r*inner:][:inner] {
+				out[i] = float32(int32(q)-zc) * f
+			}
+		} else {
+			for i, q := range Elems[int8](j.x)[r*inner:][:inner] {
+				out[i] = float32(int32(q)-zc) * f
+			}
+		}
+	}
 }

@@ -249,6 +249,10 @@ func TestDequantizeLinearFastMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	fast, _ := Lookup("", "DequantizeLinear", ir.I8)
 	ref, _ := ReferenceKernel("", "DequantizeLinear")
+	into, _, ok := LookupInto("", "DequantizeLinear", ir.I8)
+	if !ok {
+		t.Fatal("DequantizeLinear has no into-variant for i8")
+	}
 	for _, shape := range [][]int{{1}, {3, 17}, {2, 15, 65}, {63, 4}} {
 		for _, dt := range []ir.DType{ir.I8, ir.U8} {
 			x := randInt8Tensor(r, dt, shape...)
@@ -270,7 +274,21 @@ func TestDequantizeLinearFastMatchesReference(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					requireBits(t, fmt.Sprintf("%s%v axis %d, %d inputs", dt, shape, axis, len(in)), got[0], want[0])
+					name := fmt.Sprintf("%s%v axis %d, %d inputs", dt, shape, axis, len(in))
+					requireBits(t, name, got[0], want[0])
+					// The into-variant (a plan's int8 tables) writes the same bits and
+					// allocates nothing.
+					out, ctx := []*Tensor{garbage(want[0])}, workers(3)
+					run := func() {
+						if err := into(ctx, in, out, attrs); err != nil {
+							t.Fatal(err)
+						}
+					}
+					run()
+					requireBits(t, name+" (into)", out[0], want[0])
+					if n := testing.AllocsPerRun(10, run); n != 0 && !raceEnabled {
+						t.Errorf("%s: into-variant made %v allocations per call", name, n)
+					}
 				}
 			}
 		}

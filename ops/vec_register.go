@@ -18,6 +18,7 @@ func init() {
 	Register("", "MatMulInteger", fastMatMulIntegerKernel, ir.U8, ir.I8)
 	Register("", "DynamicQuantizeLinear", fastDynQuantKernel, ir.F32)
 	Register("", "DequantizeLinear", fastDequantKernel, ir.I8, ir.U8)
+	RegisterInto("", "DequantizeLinear", fastDequantInto, false, ir.I8, ir.U8)
 	SetInt8Gemm(fastDenseInt8)
 	Register(ir.CiuicDomain, "DenseInt8", fastDenseInt8Kernel, ir.F32)
 	RegisterInto(ir.CiuicDomain, "DenseInt8", fastDenseInt8Into, false, ir.F32)
