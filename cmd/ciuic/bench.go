@@ -37,7 +37,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	f.register(fs)
 	f.random = true // bench needs no real data; -input still overrides
 	warmup := fs.Int("warmup", 3, "untimed runs before measuring")
-	runs := fs.Int("runs", 20, "timed runs")
+	runs := fs.Int("runs", 20, "timed runs (at least; see -min-time)")
+	minTime := fs.Duration("min-time", time.Second, "keep timing runs until they add up to at least this")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	model, code := parseFlags(fs, args, "ciuic bench MODEL [flags]")
 	if code >= 0 {
@@ -53,9 +54,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	ctx := context.Background()
+	// Short models are timed for at least -min-time, as onnxruntime's benchmark does
+	// (>= 2 s): a median of a few milliseconds' worth of runs measures whatever else
+	// started on the machine in those milliseconds (the shell pipeline reading the
+	// JSON, a vCPU waking) more than the model.
 	times := make([]time.Duration, 0, *runs)
 	var peak int64
-	for i := 0; i < *warmup+*runs; i++ {
+	var timed time.Duration
+	for i := 0; i < *warmup+*runs || timed < *minTime; i++ {
 		start := time.Now()
 		res, err := s.Execute(ctx, inputs)
 		d := time.Since(start)
@@ -64,6 +70,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if i >= *warmup {
+			timed += d
 			times = append(times, d)
 			peak = max(peak, res.Stats.PeakBytes)
 		}
@@ -73,7 +80,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		sum += d
 	}
 	sortDurations(times)
-	r := benchResult{Model: model, Level: f.compile.Level, Threads: s.Workers(), Warmup: *warmup, Runs: *runs,
+	r := benchResult{Model: model, Level: f.compile.Level, Threads: s.Workers(), Warmup: *warmup, Runs: len(times),
 		MedianMs: ms(percentile(times, 50)), P10Ms: ms(percentile(times, 10)), P90Ms: ms(percentile(times, 90)),
 		MinMs: ms(times[0]), MeanMs: ms(sum) / float64(len(times)), PeakBytes: peak,
 		Nodes: len(s.Graph().Nodes), GoMaxProc: runtime.GOMAXPROCS(0)}

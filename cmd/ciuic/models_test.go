@@ -25,7 +25,7 @@ func TestRunAndBenchEveryModel(t *testing.T) {
 				t.Errorf("run %s: no summary:\n%s", m, out.String())
 			}
 			out.Reset()
-			if code := run([]string{"bench", "-O", level, "-runs", "2", "-warmup", "0", "-json", "-dim", "S=8", m}, &out, &errb); code != 0 {
+			if code := run([]string{"bench", "-O", level, "-runs", "2", "-warmup", "0", "-min-time", "0", "-json", "-dim", "S=8", m}, &out, &errb); code != 0 {
 				t.Errorf("bench -O%s %s: exit %d: %s", level, m, code, errb.String())
 			} else if !strings.Contains(out.String(), `"median_ms"`) {
 				t.Errorf("bench %s: %s", m, out.String())
