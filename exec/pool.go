@@ -175,6 +175,13 @@ type forJob struct {
 	active          bool         // a call is running: a nested call runs serially
 	panicked        atomic.Pointer[string]
 
+	// handed[id] is gen<<1 | 1 while the helper handed token id has not woken to
+	// claim it, 0 otherwise. A helper parked when handed a call may wake after the
+	// caller has done all the chunks: the next call of the job (a kernel's second
+	// loop) then takes that helper over by moving its gen forward, instead of finding
+	// the token gone and running alone.
+	handed []atomic.Uint64
+
 	// Helpers join call gen while it is open; the caller closes it (see close).
 	gen   uint32
 	state atomic.Uint64 // gen << 32 | waitBit | helpers inside the job
@@ -182,7 +189,7 @@ type forJob struct {
 }
 
 func newForJob(ctx context.Context, tok *tokens, workers int) *forJob {
-	j := &forJob{ctx: ctx, tok: tok, workers: workers, left: make(chan struct{}, 1)}
+	j := &forJob{ctx: ctx, tok: tok, workers: workers, left: make(chan struct{}, 1), handed: make([]atomic.Uint64, workers)}
 	j.forFn = j.For
 	return j
 }
@@ -209,11 +216,18 @@ func (j *forJob) For(n, grain int, fn func(lo, hi int)) {
 	j.fn, j.n, j.size, j.chunks = fn, n, size, chunks
 	j.next.Store(0)
 	gen := j.gen
-	for h := 1; h < chunks; h++ {
+	coming := 0 // helpers of earlier calls that have not woken yet, now this call's
+	for id := range j.handed {
+		if v := j.handed[id].Load(); v&1 != 0 && coming+1 < chunks && j.handed[id].CompareAndSwap(v, uint64(gen)<<1|1) {
+			coming++
+		}
+	}
+	for h := 1 + coming; h < chunks; h++ {
 		id, ok := j.tok.tryAcquire()
 		if !ok {
 			break
 		}
+		j.handed[id].Store(uint64(gen)<<1 | 1)
 		handOut(j, id, gen)
 	}
 	j.work(false)
@@ -277,7 +291,15 @@ func (j *forJob) close() {
 // running ready nodes with it when some wait. Either happens before the helper leaves
 // the job, so that when For returns every token its helpers took is free again or
 // counted by the scheduler.
-func (j *forJob) do(id int, gen uint32) {
+func (j *forJob) do(id int, _ uint32) {
+	var gen uint32
+	for { // claim the hand-out: the call it is for now
+		v := j.handed[id].Load()
+		if j.handed[id].CompareAndSwap(v, 0) {
+			gen = uint32(v >> 1)
+			break
+		}
+	}
 	for {
 		s := j.state.Load()
 		if uint32(s>>32) != gen {
