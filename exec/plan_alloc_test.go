@@ -96,7 +96,7 @@ func testPlanZeroAllocs(t *testing.T, quant string) {
 // parallel-for: the first worker's with several).
 func nodeAllocs(t *testing.T, s *Session, ins, outs []*ops.Tensor) []float64 {
 	ctx := context.Background()
-	for range 2 {
+	for range 6 {
 		if err := s.ExecuteInto(ctx, ins, outs); err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,7 @@ var attnCalls = sync.Pool{New: func() any {
 }}
 
 // attnWorkers holds the engine's scratch between calls.
-var attnWorkers = sync.Pool{New: func() any { return new(attnWorker) }}
+var attnWorkers = attn.NewScratch[attnWorker](64)
 
 type attnWorker struct {
 	attn.Worker
@@ -73,7 +73,7 @@ func (c *attnCall) run(ctx *KernelContext, in []*Tensor, y *Tensor) {
 // tasks computes groups [lo, hi), a group being attn.GroupQ queries of one (batch, head).
 func (c *attnCall) tasks(lo, hi int) {
 	g := &c.g
-	w := attnWorkers.Get().(*attnWorker)
+	w := attnWorkers.Get()
 	kld, vld := g.Hkv*g.D, g.Hkv*g.Dv // distance between keys (values) t and t+1
 	if g.cache {
 		kld, vld = g.D, g.Dv

@@ -70,7 +70,7 @@ var calls = sync.Pool{New: func() any {
 }}
 
 // workers holds the engine's scratch between calls.
-var workers = sync.Pool{New: func() any { return new(tileWorker) }}
+var workers = attn.NewScratch[tileWorker](64)
 
 type tileWorker struct {
 	attn.Worker
@@ -89,7 +89,7 @@ func (c *call) run(ctx *ops.KernelContext, in []*ops.Tensor, y *ops.Tensor) {
 // tasks computes groups [lo, hi), a group being attn.GroupQ queries of one (batch, head).
 func (c *call) tasks(lo, hi int) {
 	g := &c.g
-	w := workers.Get().(*tileWorker)
+	w := workers.Get()
 	for task := lo; task < hi; task++ {
 		gr := task % c.groups
 		h := (task / c.groups) % g.H
