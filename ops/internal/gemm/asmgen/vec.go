@@ -483,7 +483,9 @@ func addSumSq(name string, withBias bool) {
 
 // normalize emits dst = float32(((float64(src) - mean)·inv)·gamma (+ beta)) with each
 // float64 operation rounded (no fused multiply-add).
-func normalize(name string, withBeta bool) {
+// normalizeParams emits the shared prologue of normalize and normalizeAVX2: the
+// signature, and mean and inv broadcast into meanV and invV.
+func normalizeParams(name string, withBeta bool, meanV, invV VecPhysical) (n, mask, dst, src, gamma, beta Register, ptrs []Register) {
 	sig := "func(n, mask int, dst, src *float32, mean, inv float64, gamma *float32)"
 	if withBeta {
 		sig = "func(n, mask int, dst, src *float32, mean, inv float64, gamma, beta *float32)"
@@ -491,16 +493,20 @@ func normalize(name string, withBeta bool) {
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
 	Doc(name + " sets dst = (src - mean)·inv·gamma" + map[bool]string{true: " + beta", false: ""}[withBeta] + " (n blocks of 16, then the lanes in mask); see package vec.")
-	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
-	dst, src, gamma := Load(Param("dst"), GP64()), Load(Param("src"), GP64()), Load(Param("gamma"), GP64())
-	VBROADCASTSD(Load(Param("mean"), XMM()), Z14)
-	VBROADCASTSD(Load(Param("inv"), XMM()), Z15)
-	ptrs := []Register{dst, src, gamma}
-	var beta Register
+	n, mask = Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, src, gamma = Load(Param("dst"), GP64()), Load(Param("src"), GP64()), Load(Param("gamma"), GP64())
+	VBROADCASTSD(Load(Param("mean"), XMM()), meanV)
+	VBROADCASTSD(Load(Param("inv"), XMM()), invV)
+	ptrs = []Register{dst, src, gamma}
 	if withBeta {
 		beta = Load(Param("beta"), GP64())
 		ptrs = append(ptrs, beta)
 	}
+	return
+}
+
+func normalize(name string, withBeta bool) {
+	n, mask, dst, src, gamma, beta, ptrs := normalizeParams(name, withBeta, Z14, Z15)
 	blocks(name, n, mask, ptrs, func(tail bool) {
 		load(tail, Mem{Base: src}, Z0)
 		widen(Z0, Z1, Z2, Z3)
@@ -737,23 +743,7 @@ func addSumSqAVX2(name string, withBias bool) {
 }
 
 func normalizeAVX2(name string, withBeta bool) {
-	sig := "func(n, mask int, dst, src *float32, mean, inv float64, gamma *float32)"
-	if withBeta {
-		sig = "func(n, mask int, dst, src *float32, mean, inv float64, gamma, beta *float32)"
-	}
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape")
-	Doc(name + " sets dst = (src - mean)·inv·gamma" + map[bool]string{true: " + beta", false: ""}[withBeta] + " (n blocks of 16, then the lanes in mask); see package vec.")
-	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
-	dst, src, gamma := Load(Param("dst"), GP64()), Load(Param("src"), GP64()), Load(Param("gamma"), GP64())
-	VBROADCASTSD(Load(Param("mean"), XMM()), Y12)
-	VBROADCASTSD(Load(Param("inv"), XMM()), Y13)
-	ptrs := []Register{dst, src, gamma}
-	var beta Register
-	if withBeta {
-		beta = Load(Param("beta"), GP64())
-		ptrs = append(ptrs, beta)
-	}
+	n, mask, dst, src, gamma, beta, ptrs := normalizeParams(name, withBeta, Y12, Y13)
 	blocksAVX2(name, n, mask, ptrs, func(tail bool) {
 		load2(tail, Mem{Base: src}, Y0, Y1)
 		load2(tail, Mem{Base: gamma}, Y2, Y3)
