@@ -269,7 +269,9 @@ func (j *i8Job) mul(par Parallel) {
 	G := K4 / 4
 	j.mpanels = (M + mr - 1) / mr
 	j.npanels = (N + nr - 1) / nr
-	if M < 3 { // vector-matrix products: a tile would be mostly padding
+	// Vector-matrix products: a tile would be mostly padding. The AVX2 kernel has no
+	// vector form, and its 6-row tile with one real row is still ~10x the Go loop.
+	if M < 3 && kern != kernI8AVX2 {
 		j.gemvI8(par)
 		return
 	}
