@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ciuic/ciuic/ir"
+	"github.com/ciuic/ciuic/ops/internal/vec"
 )
 
 func init() {
@@ -269,6 +270,9 @@ func gather[T Float](buf, src []T, shape, st, pos []int, lo int) {
 // fusedApply runs one non-load step: res = op(a) or op(a, b). res may be a (elementwise,
 // so in place is safe) but never b.
 func fusedApply[T Float](st fusedStep, res, a, b []T) {
+	if r, ok := any(res).([]float32); ok && fusedApplyVec(st, r, any(a).([]float32), any(b).([]float32)) {
+		return
+	}
 	a = a[:len(res)] // lets the compiler drop bounds checks in the loops
 	if st.code < fRelu {
 		b = b[:len(res)]
@@ -319,10 +323,6 @@ func fusedApply[T Float](st fusedStep, res, a, b []T) {
 			res[i] = max(a[i], 0)
 		}
 	case fUnary:
-		if r, ok := any(res).([]float32); ok && st.vfn != nil {
-			st.vfn(r, any(a).([]float32))
-			return
-		}
 		f := st.fn
 		for i := range res {
 			res[i] = T(f(float64(a[i])))
@@ -330,4 +330,34 @@ func fusedApply[T Float](st fusedStep, res, a, b []T) {
 	default:
 		panic(fmt.Sprintf("ops: fused step %d", st.code))
 	}
+}
+
+// fusedApplyVec runs an f32 step with package vec's functions, if it has one: the
+// binary arithmetic and Relu (SIMD, same bits as the loops of fusedApply), and the
+// unary ops of the fast kernels (the same function as the op's own kernel).
+func fusedApplyVec(st fusedStep, res, a, b []float32) bool {
+	switch st.code {
+	case fAdd:
+		vec.Add(res, a, b)
+	case fSub:
+		vec.Sub(res, a, b)
+	case fMul:
+		vec.Mul(res, a, b)
+	case fDiv:
+		vec.Div(res, a, b)
+	case fMax:
+		vec.Max(res, a, b)
+	case fMin:
+		vec.Min(res, a, b)
+	case fRelu:
+		vec.Relu(res, a)
+	case fUnary:
+		if st.vfn == nil {
+			return false
+		}
+		st.vfn(res, a)
+	default:
+		return false
+	}
+	return true
 }

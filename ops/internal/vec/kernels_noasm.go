@@ -70,3 +70,18 @@ func maxExpSubSumRowsAVX512(rows, n int, x *float32, ld int, m, sum *float32) {
 	panic("vec: no assembly")
 }
 func copy16AVX2(n int, dst, src *float32, lds int) { panic("vec: no assembly") }
+
+func elemAddAVX512(n, mask int, dst, a, b *float32) { panic("vec: no assembly") }
+func elemSubAVX512(n, mask int, dst, a, b *float32) { panic("vec: no assembly") }
+func elemMulAVX512(n, mask int, dst, a, b *float32) { panic("vec: no assembly") }
+func elemDivAVX512(n, mask int, dst, a, b *float32) { panic("vec: no assembly") }
+func elemMaxAVX512(n, mask int, dst, a, b *float32) { panic("vec: no assembly") }
+func elemMinAVX512(n, mask int, dst, a, b *float32) { panic("vec: no assembly") }
+func elemReluAVX512(n, mask int, dst, a *float32)   { panic("vec: no assembly") }
+func elemAddAVX2(n, mask int, dst, a, b *float32)   { panic("vec: no assembly") }
+func elemSubAVX2(n, mask int, dst, a, b *float32)   { panic("vec: no assembly") }
+func elemMulAVX2(n, mask int, dst, a, b *float32)   { panic("vec: no assembly") }
+func elemDivAVX2(n, mask int, dst, a, b *float32)   { panic("vec: no assembly") }
+func elemMaxAVX2(n, mask int, dst, a, b *float32)   { panic("vec: no assembly") }
+func elemMinAVX2(n, mask int, dst, a, b *float32)   { panic("vec: no assembly") }
+func elemReluAVX2(n, mask int, dst, a *float32)     { panic("vec: no assembly") }

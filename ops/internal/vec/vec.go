@@ -134,13 +134,6 @@ func GeluTanh(dst, src []float32) {
 	apply(kGeluTanh, func(x float32) float32 { return x / (1 + exp1(-c2*(x+0.044715*x*x*x))) }, dst, src)
 }
 
-// Relu sets dst[i] = max(src[i], 0).
-func Relu(dst, src []float32) {
-	for i, x := range src[:len(dst)] {
-		dst[i] = max(x, 0)
-	}
-}
-
 // Softmax sets dst = softmax(src) for one row (dst may be src): the row maximum
 // subtracted (0 if it is infinite, as the reference kernel does), e^x, and one multiply
 // by the reciprocal of the sum. The assembly sums in 16 float32 lanes, the Go code in

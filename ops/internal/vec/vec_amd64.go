@@ -153,3 +153,73 @@ func geluAVX512(n int, dst *float32, src *float32)
 //
 //go:noescape
 func geluTanhAVX512(n int, dst *float32, src *float32)
+
+// elemAddAVX512 sets dst = Add(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemAddAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemAddAVX2 sets dst = Add(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemAddAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemSubAVX512 sets dst = Sub(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemSubAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemSubAVX2 sets dst = Sub(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemSubAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemMulAVX512 sets dst = Mul(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemMulAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemMulAVX2 sets dst = Mul(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemMulAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemDivAVX512 sets dst = Div(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemDivAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemDivAVX2 sets dst = Div(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemDivAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemMaxAVX512 sets dst = Max(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemMaxAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemMaxAVX2 sets dst = Max(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemMaxAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemMinAVX512 sets dst = Min(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemMinAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemMinAVX2 sets dst = Min(a, b) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemMinAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+
+// elemReluAVX512 sets dst = max(a, 0) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemReluAVX512(n int, mask int, dst *float32, a *float32)
+
+// elemReluAVX2 sets dst = max(a, 0) (n blocks of 16, then the lanes in mask); see package vec.
+//
+//go:noescape
+func elemReluAVX2(n int, mask int, dst *float32, a *float32)

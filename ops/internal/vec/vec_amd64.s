@@ -2157,3 +2157,620 @@ geluTanhAVX512_consts:
 	MOVL         $0x3f800000, BX
 	VPBROADCASTD BX, Z21
 	JMP          geluTanhAVX512_loop
+
+// func elemAddAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·elemAddAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemAddAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemAddAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (SI), Z1
+	VADDPS    Z1, Z0, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemAddAVX512_loop
+
+elemAddAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemAddAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (SI), K1, Z1
+	VADDPS      Z1, Z0, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemAddAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemAddAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX2
+TEXT ·elemAddAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemAddAVX2_loop:
+	TESTQ   AX, AX
+	JZ      elemAddAVX2_tail
+	VMOVDQU (BX), Y0
+	VMOVDQU 32(BX), Y1
+	VMOVDQU (SI), Y2
+	VMOVDQU 32(SI), Y3
+	VADDPS  Y2, Y0, Y4
+	VADDPS  Y3, Y1, Y5
+	VMOVDQU Y4, (DX)
+	VMOVDQU Y5, 32(DX)
+	ADDQ    $0x40, DX
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, SI
+	DECQ    AX
+	JMP     elemAddAVX2_loop
+
+elemAddAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemAddAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VADDPS       Y2, Y0, Y4
+	VADDPS       Y3, Y1, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemAddAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemSubAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·elemSubAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemSubAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemSubAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (SI), Z1
+	VSUBPS    Z1, Z0, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemSubAVX512_loop
+
+elemSubAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemSubAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (SI), K1, Z1
+	VSUBPS      Z1, Z0, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemSubAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemSubAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX2
+TEXT ·elemSubAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemSubAVX2_loop:
+	TESTQ   AX, AX
+	JZ      elemSubAVX2_tail
+	VMOVDQU (BX), Y0
+	VMOVDQU 32(BX), Y1
+	VMOVDQU (SI), Y2
+	VMOVDQU 32(SI), Y3
+	VSUBPS  Y2, Y0, Y4
+	VSUBPS  Y3, Y1, Y5
+	VMOVDQU Y4, (DX)
+	VMOVDQU Y5, 32(DX)
+	ADDQ    $0x40, DX
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, SI
+	DECQ    AX
+	JMP     elemSubAVX2_loop
+
+elemSubAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemSubAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VSUBPS       Y2, Y0, Y4
+	VSUBPS       Y3, Y1, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemSubAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemMulAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·elemMulAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemMulAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemMulAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (SI), Z1
+	VMULPS    Z1, Z0, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemMulAVX512_loop
+
+elemMulAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemMulAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (SI), K1, Z1
+	VMULPS      Z1, Z0, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemMulAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemMulAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX2
+TEXT ·elemMulAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemMulAVX2_loop:
+	TESTQ   AX, AX
+	JZ      elemMulAVX2_tail
+	VMOVDQU (BX), Y0
+	VMOVDQU 32(BX), Y1
+	VMOVDQU (SI), Y2
+	VMOVDQU 32(SI), Y3
+	VMULPS  Y2, Y0, Y4
+	VMULPS  Y3, Y1, Y5
+	VMOVDQU Y4, (DX)
+	VMOVDQU Y5, 32(DX)
+	ADDQ    $0x40, DX
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, SI
+	DECQ    AX
+	JMP     elemMulAVX2_loop
+
+elemMulAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemMulAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VMULPS       Y2, Y0, Y4
+	VMULPS       Y3, Y1, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemMulAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemDivAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·elemDivAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemDivAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemDivAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (SI), Z1
+	VDIVPS    Z1, Z0, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemDivAVX512_loop
+
+elemDivAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemDivAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (SI), K1, Z1
+	VDIVPS      Z1, Z0, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemDivAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemDivAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX2
+TEXT ·elemDivAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemDivAVX2_loop:
+	TESTQ   AX, AX
+	JZ      elemDivAVX2_tail
+	VMOVDQU (BX), Y0
+	VMOVDQU 32(BX), Y1
+	VMOVDQU (SI), Y2
+	VMOVDQU 32(SI), Y3
+	VDIVPS  Y2, Y0, Y4
+	VDIVPS  Y3, Y1, Y5
+	VMOVDQU Y4, (DX)
+	VMOVDQU Y5, 32(DX)
+	ADDQ    $0x40, DX
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, SI
+	DECQ    AX
+	JMP     elemDivAVX2_loop
+
+elemDivAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemDivAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VDIVPS       Y2, Y0, Y4
+	VDIVPS       Y3, Y1, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemDivAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemMaxAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·elemMaxAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemMaxAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemMaxAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (SI), Z1
+	VMAXPS    Z1, Z0, Z2
+	VCMPPS    $0x03, Z0, Z0, K2
+	VMOVAPS   Z0, K2, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemMaxAVX512_loop
+
+elemMaxAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemMaxAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (SI), K1, Z1
+	VMAXPS      Z1, Z0, Z2
+	VCMPPS      $0x03, Z0, Z0, K2
+	VMOVAPS     Z0, K2, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemMaxAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemMaxAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX2
+TEXT ·elemMaxAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemMaxAVX2_loop:
+	TESTQ     AX, AX
+	JZ        elemMaxAVX2_tail
+	VMOVDQU   (BX), Y0
+	VMOVDQU   32(BX), Y1
+	VMOVDQU   (SI), Y2
+	VMOVDQU   32(SI), Y3
+	VMAXPS    Y2, Y0, Y4
+	VMAXPS    Y3, Y1, Y5
+	VCMPPS    $0x03, Y0, Y0, Y6
+	VCMPPS    $0x03, Y1, Y1, Y7
+	VBLENDVPS Y6, Y0, Y4, Y4
+	VBLENDVPS Y7, Y1, Y5, Y5
+	VMOVDQU   Y4, (DX)
+	VMOVDQU   Y5, 32(DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemMaxAVX2_loop
+
+elemMaxAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemMaxAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VMAXPS       Y2, Y0, Y4
+	VMAXPS       Y3, Y1, Y5
+	VCMPPS       $0x03, Y0, Y0, Y6
+	VCMPPS       $0x03, Y1, Y1, Y7
+	VBLENDVPS    Y6, Y0, Y4, Y4
+	VBLENDVPS    Y7, Y1, Y5, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemMaxAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemMinAVX512(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·elemMinAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemMinAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemMinAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMOVDQU32 (SI), Z1
+	VMINPS    Z1, Z0, Z2
+	VCMPPS    $0x03, Z0, Z0, K2
+	VMOVAPS   Z0, K2, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemMinAVX512_loop
+
+elemMinAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemMinAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMOVDQU32.Z (SI), K1, Z1
+	VMINPS      Z1, Z0, Z2
+	VCMPPS      $0x03, Z0, Z0, K2
+	VMOVAPS     Z0, K2, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemMinAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemMinAVX2(n int, mask int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX2
+TEXT ·elemMinAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ b+32(FP), SI
+
+elemMinAVX2_loop:
+	TESTQ     AX, AX
+	JZ        elemMinAVX2_tail
+	VMOVDQU   (BX), Y0
+	VMOVDQU   32(BX), Y1
+	VMOVDQU   (SI), Y2
+	VMOVDQU   32(SI), Y3
+	VMINPS    Y2, Y0, Y4
+	VMINPS    Y3, Y1, Y5
+	VCMPPS    $0x03, Y0, Y0, Y6
+	VCMPPS    $0x03, Y1, Y1, Y7
+	VBLENDVPS Y6, Y0, Y4, Y4
+	VBLENDVPS Y7, Y1, Y5, Y5
+	VMOVDQU   Y4, (DX)
+	VMOVDQU   Y5, 32(DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	DECQ      AX
+	JMP       elemMinAVX2_loop
+
+elemMinAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemMinAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VPMASKMOVD   (SI), Y14, Y2
+	VPMASKMOVD   32(SI), Y15, Y3
+	VMINPS       Y2, Y0, Y4
+	VMINPS       Y3, Y1, Y5
+	VCMPPS       $0x03, Y0, Y0, Y6
+	VCMPPS       $0x03, Y1, Y1, Y7
+	VBLENDVPS    Y6, Y0, Y4, Y4
+	VBLENDVPS    Y7, Y1, Y5, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemMinAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemReluAVX512(n int, mask int, dst *float32, a *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·elemReluAVX512(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   dst+16(FP), DX
+	MOVQ   a+24(FP), BX
+	VXORPS Z1, Z1, Z1
+
+elemReluAVX512_loop:
+	TESTQ     AX, AX
+	JZ        elemReluAVX512_tail
+	VMOVDQU32 (BX), Z0
+	VMAXPS    Z1, Z0, Z2
+	VCMPPS    $0x03, Z0, Z0, K2
+	VMOVAPS   Z0, K2, Z2
+	VMOVDQU32 Z2, (DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	DECQ      AX
+	JMP       elemReluAVX512_loop
+
+elemReluAVX512_tail:
+	TESTQ       CX, CX
+	JZ          elemReluAVX512_done
+	KMOVW       CX, K1
+	VMOVDQU32.Z (BX), K1, Z0
+	VMAXPS      Z1, Z0, Z2
+	VCMPPS      $0x03, Z0, Z0, K2
+	VMOVAPS     Z0, K2, Z2
+	VMOVDQU32   Z2, K1, (DX)
+
+elemReluAVX512_done:
+	VZEROUPPER
+	RET
+
+// func elemReluAVX2(n int, mask int, dst *float32, a *float32)
+// Requires: AVX, AVX2
+TEXT ·elemReluAVX2(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), AX
+	MOVQ   mask+8(FP), CX
+	MOVQ   dst+16(FP), DX
+	MOVQ   a+24(FP), BX
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+elemReluAVX2_loop:
+	TESTQ     AX, AX
+	JZ        elemReluAVX2_tail
+	VMOVDQU   (BX), Y0
+	VMOVDQU   32(BX), Y1
+	VMAXPS    Y2, Y0, Y4
+	VMAXPS    Y3, Y1, Y5
+	VCMPPS    $0x03, Y0, Y0, Y6
+	VCMPPS    $0x03, Y1, Y1, Y7
+	VBLENDVPS Y6, Y0, Y4, Y4
+	VBLENDVPS Y7, Y1, Y5, Y5
+	VMOVDQU   Y4, (DX)
+	VMOVDQU   Y5, 32(DX)
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	DECQ      AX
+	JMP       elemReluAVX2_loop
+
+elemReluAVX2_tail:
+	TESTQ        CX, CX
+	JZ           elemReluAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VPMASKMOVD   (BX), Y14, Y0
+	VPMASKMOVD   32(BX), Y15, Y1
+	VMAXPS       Y2, Y0, Y4
+	VMAXPS       Y3, Y1, Y5
+	VCMPPS       $0x03, Y0, Y0, Y6
+	VCMPPS       $0x03, Y1, Y1, Y7
+	VBLENDVPS    Y6, Y0, Y4, Y4
+	VBLENDVPS    Y7, Y1, Y5, Y5
+	VPMASKMOVD   Y4, Y14, (DX)
+	VPMASKMOVD   Y5, Y15, 32(DX)
+
+elemReluAVX2_done:
+	VZEROUPPER
+	RET

@@ -69,6 +69,7 @@ func vecKernels() {
 		VDIVPS(Z3, x, Z3)
 		return Z3
 	})
+	binaryKernels()
 }
 
 // unary emits func(n int, dst, src *float32): dst[0:16n] = f(src[0:16n]).
@@ -1012,6 +1013,105 @@ func copy16AVX2() {
 	DECQ(n)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// binaryKernels emits the steps of ops.FusedElementwise on float32 blocks:
+// func(n, mask int, dst, a, b *float32), dst = a op b over n blocks of 16 and then the
+// lanes in mask, for AVX-512 and AVX2 (relu: func(n, mask int, dst, a *float32)). IEEE
+// add, sub, mul and div round the same in every lane width, so they equal the Go loops
+// bit for bit. VMAXPS/VMINPS return their second source when either is NaN (and for two
+// zeros); ONNX Max/Min as the reference kernel computes them (a NaN in a wins, else
+// "a > b ? a : b" picks b) differ only where a is NaN: those lanes are blended back
+// to a.
+func binaryKernels() {
+	ops := []struct {
+		name string
+		f512 func(b, a, dst Op)
+		f2   func(b, a, dst Op)
+		nan  bool
+	}{
+		{"Add", func(b, a, d Op) { VADDPS(b, a, d) }, func(b, a, d Op) { VADDPS(b, a, d) }, false},
+		{"Sub", func(b, a, d Op) { VSUBPS(b, a, d) }, func(b, a, d Op) { VSUBPS(b, a, d) }, false},
+		{"Mul", func(b, a, d Op) { VMULPS(b, a, d) }, func(b, a, d Op) { VMULPS(b, a, d) }, false},
+		{"Div", func(b, a, d Op) { VDIVPS(b, a, d) }, func(b, a, d Op) { VDIVPS(b, a, d) }, false},
+		{"Max", func(b, a, d Op) { VMAXPS(b, a, d) }, func(b, a, d Op) { VMAXPS(b, a, d) }, true},
+		{"Min", func(b, a, d Op) { VMINPS(b, a, d) }, func(b, a, d Op) { VMINPS(b, a, d) }, true},
+	}
+	for _, op := range ops {
+		binary512("elem"+op.name+"AVX512", op.f512, op.nan, false)
+		binaryAVX2("elem"+op.name+"AVX2", op.f2, op.nan, false)
+	}
+	// Relu is max(a, +0) by the same rule: NaN stays, -0 gives +0.
+	binary512("elemReluAVX512", func(b, a, d Op) { VMAXPS(b, a, d) }, true, true)
+	binaryAVX2("elemReluAVX2", func(b, a, d Op) { VMAXPS(b, a, d) }, true, true)
+}
+
+func binarySig(name string, relu bool) (n, mask, dst, a, b Register, ptrs []Register) {
+	if relu {
+		TEXT(name, NOSPLIT, "func(n, mask int, dst, a *float32)")
+	} else {
+		TEXT(name, NOSPLIT, "func(n, mask int, dst, a, b *float32)")
+	}
+	Pragma("noescape")
+	if relu {
+		Doc(name + " sets dst = max(a, 0) (n blocks of 16, then the lanes in mask); see package vec.")
+	} else {
+		Doc(name + " sets dst = " + name[4:7] + "(a, b) (n blocks of 16, then the lanes in mask); see package vec.")
+	}
+	n, mask = Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, a = Load(Param("dst"), GP64()), Load(Param("a"), GP64())
+	ptrs = []Register{dst, a}
+	if !relu {
+		b = Load(Param("b"), GP64())
+		ptrs = append(ptrs, b)
+	}
+	return n, mask, dst, a, b, ptrs
+}
+
+func binary512(name string, f func(b, a, dst Op), nan, relu bool) {
+	n, mask, dst, a, b, ptrs := binarySig(name, relu)
+	if relu {
+		VXORPS(Z1, Z1, Z1)
+	}
+	blocks(name, n, mask, ptrs, func(tail bool) {
+		load(tail, Mem{Base: a}, Z0)
+		if !relu {
+			load(tail, Mem{Base: b}, Z1)
+		}
+		f(Z1, Z0, Z2)
+		if nan {
+			VCMPPS(U8(3), Z0, Z0, K2) // unordered: a is NaN
+			VMOVAPS(Z0, K2, Z2)       // merge-masked: those lanes take a
+		}
+		store(tail, Z2, Mem{Base: dst})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func binaryAVX2(name string, f func(b, a, dst Op), nan, relu bool) {
+	n, mask, dst, a, b, ptrs := binarySig(name, relu)
+	if relu {
+		VXORPS(Y2, Y2, Y2)
+		VXORPS(Y3, Y3, Y3)
+	}
+	blocksAVX2(name, n, mask, ptrs, func(tail bool) {
+		load2(tail, Mem{Base: a}, Y0, Y1)
+		if !relu {
+			load2(tail, Mem{Base: b}, Y2, Y3)
+		}
+		f(Y2, Y0, Y4)
+		f(Y3, Y1, Y5)
+		if nan {
+			VCMPPS(U8(3), Y0, Y0, Y6)
+			VCMPPS(U8(3), Y1, Y1, Y7)
+			VBLENDVPS(Y6, Y0, Y4, Y4)
+			VBLENDVPS(Y7, Y1, Y5, Y5)
+		}
+		store2(tail, Y4, Y5, Mem{Base: dst})
+	})
 	VZEROUPPER()
 	RET()
 }
