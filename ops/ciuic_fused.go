@@ -16,9 +16,14 @@ func init() {
 // ciuic.FusedElementwise(x0, x1, ...) {expr} evaluates an expression of elementwise ONNX
 // ops (ir.ElementwiseOps) over the broadcast of its inputs in one pass over memory.
 //
-// Every step rounds to the dtype exactly as the op's own reference kernel does (binary
-// arithmetic in the dtype, Pow and the unary ops in float64 rounded once, with the same
-// functions from unary.go), so the result is bit-identical to running the ops one by one.
+// Every step computes what the op's own registered kernel computes, so the result is
+// bit-identical to running the ops one by one: binary arithmetic in the dtype (on f32
+// through package vec's SIMD kernels: add, sub, mul and div are single IEEE operations
+// and Max/Min pick an operand by the reference rule, the same bits as a scalar loop),
+// Pow and the unary ops in float64 rounded once (the functions of unary.go), except the
+// f32 unary ops with fast kernels (vecUnaries: Exp, Erf, Tanh, Sigmoid, Gelu), which go
+// through the same package vec approximations as those kernels: within their tolerance
+// (about 1e-6 relative) of the float64 reference, not bit-identical to it.
 //
 // The expression is compiled once per (expr, number of inputs) into a program for a small
 // stack machine whose registers are blocks of fusedBlock elements. The output is computed
