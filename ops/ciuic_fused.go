@@ -175,65 +175,144 @@ type fusedInput[T Float] struct {
 }
 
 func runFused[T Float](ctx *KernelContext, prog *fusedProg, out *Tensor, in []*Tensor) {
-	dst := out.Data.([]T)
-	n := len(dst)
-	ins := make([]fusedInput[T], len(in))
+	pool := fusedPool[T]()
+	j := pool.jobs.Get().(*fusedJob[T])
+	j.prog, j.shape, j.dst, j.pool = prog, out.Shape, out.Data.([]T), pool
+	n, rank := len(j.dst), len(out.Shape)
+	j.ins = j.ins[:0]
+	j.strides = growInts(j.strides, len(in)*rank)
 	for i, t := range in {
 		d := t.Data.([]T)
-		ins[i] = fusedInput[T]{data: d, full: len(d) == n, scalar: len(d) == 1 && n != 1}
-		if !ins[i].full && !ins[i].scalar {
-			ins[i].strides = bcastStrides(out.Shape, t.Shape)
+		fi := fusedInput[T]{data: d, full: len(d) == n, scalar: len(d) == 1 && n != 1}
+		if !fi.full && !fi.scalar {
+			fi.strides = j.strides[i*rank : (i+1)*rank]
+			bcastStridesTo(fi.strides, out.Shape, t.Shape)
+		}
+		j.ins = append(j.ins, fi)
+	}
+	ctx.ParallelFor(n, elemGrain, j.chunkFn)
+	clear(j.ins) // keep no tensor alive in the pool
+	j.prog, j.shape, j.dst, j.pool = nil, nil, nil, nil
+	pool.jobs.Put(j)
+}
+
+// fusedJob is one call of runFused: what every chunk reads, taken from a pool with the
+// method value of its chunk loop made once (a closure handed to the parallel-for would
+// be allocated on every call, and the into-variant allocates nothing).
+type fusedJob[T Float] struct {
+	prog    *fusedProg
+	shape   []int
+	dst     []T
+	ins     []fusedInput[T]
+	strides []int // the gathered inputs' broadcast strides
+	pool    *fusedPools[T]
+	chunkFn func(lo, hi int)
+}
+
+// fusedScratch is one chunk's scratch: stack registers and a block per input (used by
+// scalar and gathered inputs), pooled separately from the job since chunks run
+// concurrently.
+type fusedScratch[T Float] struct {
+	regs, bufs, stack [][]T
+	pos               []int
+}
+
+type fusedPools[T Float] struct{ jobs, scratch sync.Pool }
+
+var fusedPools32, fusedPools64 = newFusedPools[float32](), newFusedPools[float64]()
+
+func newFusedPools[T Float]() *fusedPools[T] {
+	p := &fusedPools[T]{}
+	p.jobs.New = func() any {
+		j := new(fusedJob[T])
+		j.chunkFn = j.chunk
+		return j
+	}
+	p.scratch.New = func() any { return new(fusedScratch[T]) }
+	return p
+}
+
+func fusedPool[T Float]() *fusedPools[T] {
+	var p any = fusedPools64
+	if _, ok := any(T(0)).(float32); ok {
+		p = fusedPools32
+	}
+	return p.(*fusedPools[T])
+}
+
+func growInts(s []int, n int) []int {
+	if cap(s) < n {
+		return make([]int, n)
+	}
+	return s[:n]
+}
+
+// bcastStridesTo sets bs to in's row-major strides as seen from out (bcastStrides
+// without allocating): 0 on broadcast dims and on the dims in lacks.
+func bcastStridesTo(bs, out, in []int) {
+	clear(bs)
+	off, st := len(out)-len(in), 1
+	for i := len(in) - 1; i >= 0; i-- {
+		if in[i] != 1 {
+			bs[off+i] = st
+		}
+		st *= in[i]
+	}
+}
+
+// chunk computes output elements [lo, hi).
+func (j *fusedJob[T]) chunk(lo, hi int) {
+	prog, ins, dst := j.prog, j.ins, j.dst
+	sc := j.pool.scratch.Get().(*fusedScratch[T])
+	defer j.pool.scratch.Put(sc)
+	for len(sc.regs) < prog.depth {
+		sc.regs = append(sc.regs, make([]T, fusedBlock))
+	}
+	for len(sc.bufs) < len(ins) {
+		sc.bufs = append(sc.bufs, make([]T, fusedBlock))
+	}
+	if cap(sc.stack) < prog.depth {
+		sc.stack = make([][]T, prog.depth)
+	}
+	regs, bufs, stack := sc.regs, sc.bufs, sc.stack[:prog.depth]
+	sc.pos = growInts(sc.pos, len(j.shape))
+	for i, fi := range ins {
+		if fi.scalar {
+			for k := range bufs[i] {
+				bufs[i][k] = fi.data[0]
+			}
 		}
 	}
-	ctx.ParallelFor(n, elemGrain, func(lo, hi int) {
-		// Per-chunk scratch: stack registers, and a block per non-full input.
-		regs := make([][]T, prog.depth)
-		for i := range regs {
-			regs[i] = make([]T, fusedBlock)
-		}
-		bufs := make([][]T, len(ins))
-		pos := make([]int, len(out.Shape))
+	for b := lo; b < hi; b += fusedBlock {
+		e := min(b+fusedBlock, hi)
+		m := e - b
 		for i, fi := range ins {
-			if !fi.full {
-				bufs[i] = make([]T, fusedBlock)
-			}
-			if fi.scalar {
-				for j := range bufs[i] {
-					bufs[i][j] = fi.data[0]
-				}
+			if fi.strides != nil {
+				gather(bufs[i][:m], fi.data, j.shape, fi.strides, sc.pos, b)
 			}
 		}
-		stack := make([][]T, prog.depth)
-		for b := lo; b < hi; b += fusedBlock {
-			e := min(b+fusedBlock, hi)
-			m := e - b
-			for i, fi := range ins {
-				if fi.strides != nil {
-					gather(bufs[i][:m], fi.data, out.Shape, fi.strides, pos, b)
+		last := len(prog.steps) - 1
+		for si, st := range prog.steps {
+			if st.code == fLoad {
+				if ins[st.input].full {
+					stack[st.dst] = ins[st.input].data[b:e]
+				} else {
+					stack[st.dst] = bufs[st.input][:m]
 				}
+				continue
 			}
-			last := len(prog.steps) - 1
-			for si, st := range prog.steps {
-				if st.code == fLoad {
-					if ins[st.input].full {
-						stack[st.dst] = ins[st.input].data[b:e]
-					} else {
-						stack[st.dst] = bufs[st.input][:m]
-					}
-					continue
-				}
-				res := regs[st.dst][:m]
-				if si == last {
-					res = dst[b:e] // the last step writes the output directly
-				}
-				fusedApply(st, res, stack[st.dst], stack[min(st.dst+1, len(stack)-1)])
-				stack[st.dst] = res
+			res := regs[st.dst][:m]
+			if si == last {
+				res = dst[b:e] // the last step writes the output directly
 			}
-			if prog.steps[last].code == fLoad { // the expression is a bare input
-				copy(dst[b:e], stack[0])
-			}
+			fusedApply(st, res, stack[st.dst], stack[min(st.dst+1, len(stack)-1)])
+			stack[st.dst] = res
 		}
-	})
+		if prog.steps[last].code == fLoad { // the expression is a bare input
+			copy(dst[b:e], stack[0])
+		}
+	}
+	clear(stack) // no input's memory kept in the pool
 }
 
 // gather fills buf with src's elements for flat output indices [lo, lo+len(buf)) of an

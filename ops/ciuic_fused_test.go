@@ -133,3 +133,27 @@ func benchFused(b *testing.B, expr string, nin int) {
 func BenchmarkFusedSiluAdd(b *testing.B) { benchFused(b, "Add(Mul(x0, Sigmoid(x0)), x1)", 2) }
 func BenchmarkFusedArith(b *testing.B)   { benchFused(b, "Sub(Mul(Add(x0, x1), x2), x3)", 4) }
 func BenchmarkFusedMaxRelu(b *testing.B) { benchFused(b, "Relu(Max(x0, x1))", 2) }
+
+// TestFusedIntoAllocs: the into-variant allocates nothing, serial or split, with
+// full-size, row, column and scalar inputs.
+func TestFusedIntoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	x, row, col := New(ir.F32, 64, 1024), New(ir.F32, 1024), New(ir.F32, 64, 1)
+	into, _, _ := LookupInto(ir.CiuicDomain, "FusedElementwise", ir.F32)
+	attrs := ir.Attrs{"expr": ir.StringAttr("Add(Mul(x0, Sigmoid(Sub(x1, x2))), Relu(x3))")}
+	in := []*Tensor{x, row, col, Scalar[float32](2)}
+	out := []*Tensor{New(ir.F32, 64, 1024)}
+	for _, par := range []func(int, int, func(int, int)){nil, reverseParallel} {
+		ctx := &KernelContext{NumOutputs: 1, Parallel: par}
+		run := func() {
+			if err := into(ctx, in, out, attrs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := testing.AllocsPerRun(20, run); n != 0 {
+			t.Errorf("parallel %v: %v allocations per call, want 0", par != nil, n)
+		}
+	}
+}
