@@ -13,8 +13,13 @@ import (
 // compute the same formulas, but the assembly fuses multiply-adds, so their last bits
 // can differ: either is chosen for the whole process, never per call. useAVX2 (set
 // only without useAsm) runs the AVX2 row kernels of rows.go, whose results equal the
-// Go loops' and AVX-512's; the other functions then run as Go loops.
+// Go loops' and AVX-512's, and (with FMA) the AVX2 math kernels, whose results equal
+// AVX-512's; the other functions then run as Go loops.
 var useAsm, useAVX2 atomic.Bool
+
+// hasFMA says whether the AVX2 forms of the math kernels (Exp, Sigmoid, ...: fused
+// multiply-adds, as in the AVX-512 kernels, whose bits they give) can run under "avx2".
+var hasFMA = cpu.X86.HasFMA
 
 func init() {
 	SetImpl(os.Getenv("CIUIC_VEC"))
@@ -22,7 +27,7 @@ func init() {
 
 // Available lists the implementations this CPU and build can run, best first:
 // "avx512" (every kernel), "avx2" (the row kernels of rows.go; the math functions in
-// Go) and "go".
+// Go loops on CPUs without FMA; with FMA the math kernels in AVX2 too) and "go".
 func Available() []string {
 	var a []string
 	if asmAvailable && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
@@ -98,8 +103,34 @@ func callAsm(k kernel, n int, dst, src *float32) {
 	}
 }
 
+func callAVX2(k kernel, n, mask int, dst, src *float32) {
+	switch k {
+	case kExp:
+		expAVX2(n, mask, dst, src)
+	case kErf:
+		erfAVX2(n, mask, dst, src)
+	case kTanh:
+		tanhAVX2(n, mask, dst, src)
+	case kSigmoid:
+		sigmoidAVX2(n, mask, dst, src)
+	case kSilu:
+		siluAVX2(n, mask, dst, src)
+	case kGelu:
+		geluAVX2(n, mask, dst, src)
+	case kGeluTanh:
+		geluTanhAVX2(n, mask, dst, src)
+	}
+}
+
 func apply(asm kernel, f func(float32) float32, dst, src []float32) {
 	src = src[:len(dst)]
+	if useAVX2.Load() && hasFMA {
+		// Masked moves for the last block: the kernel never touches memory past the slices.
+		if full, mask := blocks16(len(dst)); full > 0 || mask != 0 {
+			callAVX2(asm, full, mask, unsafe.SliceData(dst), unsafe.SliceData(src))
+		}
+		return
+	}
 	if !useAsm.Load() {
 		for i, x := range src {
 			dst[i] = f(x)

@@ -13,6 +13,14 @@ func siluAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
 func geluAVX512(n int, dst, src *float32)     { panic("vec: no assembly") }
 func geluTanhAVX512(n int, dst, src *float32) { panic("vec: no assembly") }
 
+func expAVX2(n, mask int, dst, src *float32)      { panic("vec: no assembly") }
+func erfAVX2(n, mask int, dst, src *float32)      { panic("vec: no assembly") }
+func tanhAVX2(n, mask int, dst, src *float32)     { panic("vec: no assembly") }
+func sigmoidAVX2(n, mask int, dst, src *float32)  { panic("vec: no assembly") }
+func siluAVX2(n, mask int, dst, src *float32)     { panic("vec: no assembly") }
+func geluAVX2(n, mask int, dst, src *float32)     { panic("vec: no assembly") }
+func geluTanhAVX2(n, mask int, dst, src *float32) { panic("vec: no assembly") }
+
 func maxAVX512(n int, src *float32) float32                       { panic("vec: no assembly") }
 func expSubSumAVX512(n int, dst, src *float32, m float32) float32 { panic("vec: no assembly") }
 

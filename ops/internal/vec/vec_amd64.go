@@ -223,3 +223,38 @@ func elemReluAVX512(n int, mask int, dst *float32, a *float32)
 //
 //go:noescape
 func elemReluAVX2(n int, mask int, dst *float32, a *float32)
+
+// expAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func expAVX2(n int, mask int, dst *float32, src *float32)
+
+// erfAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func erfAVX2(n int, mask int, dst *float32, src *float32)
+
+// tanhAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func tanhAVX2(n int, mask int, dst *float32, src *float32)
+
+// sigmoidAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func sigmoidAVX2(n int, mask int, dst *float32, src *float32)
+
+// siluAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func siluAVX2(n int, mask int, dst *float32, src *float32)
+
+// geluAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func geluAVX2(n int, mask int, dst *float32, src *float32)
+
+// geluTanhAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
+//
+//go:noescape
+func geluTanhAVX2(n int, mask int, dst *float32, src *float32)

@@ -2774,3 +2774,1790 @@ elemReluAVX2_tail:
 elemReluAVX2_done:
 	VZEROUPPER
 	RET
+
+// func expAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·expAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+expAVX2_loop:
+	TESTQ        AX, AX
+	JZ           expAVX2_tail
+	VMOVUPS      (BX), Y0
+	VMOVUPS      expAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      expAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       expAVX2Consts<>+64(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS expAVX2Consts<>+96(SB), Y2, Y1
+	VFNMADD231PS expAVX2Consts<>+128(SB), Y2, Y1
+	VMOVUPS      expAVX2Consts<>+160(SB), Y3
+	VFMADD213PS  expAVX2Consts<>+192(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       expAVX2Consts<>+384(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       expAVX2Consts<>+384(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVUPS      Y3, (DX)
+	VMOVUPS      32(BX), Y0
+	VMOVUPS      expAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      expAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       expAVX2Consts<>+64(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS expAVX2Consts<>+96(SB), Y2, Y1
+	VFNMADD231PS expAVX2Consts<>+128(SB), Y2, Y1
+	VMOVUPS      expAVX2Consts<>+160(SB), Y3
+	VFMADD213PS  expAVX2Consts<>+192(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       expAVX2Consts<>+384(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       expAVX2Consts<>+384(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	DECQ         AX
+	JMP          expAVX2_loop
+
+expAVX2_tail:
+	TESTQ        CX, CX
+	JZ           expAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VMOVUPS      expAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      expAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       expAVX2Consts<>+64(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS expAVX2Consts<>+96(SB), Y2, Y1
+	VFNMADD231PS expAVX2Consts<>+128(SB), Y2, Y1
+	VMOVUPS      expAVX2Consts<>+160(SB), Y3
+	VFMADD213PS  expAVX2Consts<>+192(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       expAVX2Consts<>+384(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       expAVX2Consts<>+384(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VMOVUPS      expAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      expAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       expAVX2Consts<>+64(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS expAVX2Consts<>+96(SB), Y2, Y1
+	VFNMADD231PS expAVX2Consts<>+128(SB), Y2, Y1
+	VMOVUPS      expAVX2Consts<>+160(SB), Y3
+	VFMADD213PS  expAVX2Consts<>+192(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  expAVX2Consts<>+352(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       expAVX2Consts<>+384(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       expAVX2Consts<>+384(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+expAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA expAVX2Consts<>+0(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+4(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+8(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+12(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+16(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+20(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+24(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+28(SB)/4, $0x42b20000
+DATA expAVX2Consts<>+32(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+36(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+40(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+44(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+48(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+52(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+56(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+60(SB)/4, $0xc2d00000
+DATA expAVX2Consts<>+64(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+68(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+72(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+76(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+80(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+84(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+88(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+92(SB)/4, $0x3fb8aa3b
+DATA expAVX2Consts<>+96(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+100(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+104(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+108(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+112(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+116(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+120(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+124(SB)/4, $0x3f318000
+DATA expAVX2Consts<>+128(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+132(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+136(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+140(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+144(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+148(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+152(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+156(SB)/4, $0xb95e8083
+DATA expAVX2Consts<>+160(SB)/4, $0x39506967
+DATA expAVX2Consts<>+164(SB)/4, $0x39506967
+DATA expAVX2Consts<>+168(SB)/4, $0x39506967
+DATA expAVX2Consts<>+172(SB)/4, $0x39506967
+DATA expAVX2Consts<>+176(SB)/4, $0x39506967
+DATA expAVX2Consts<>+180(SB)/4, $0x39506967
+DATA expAVX2Consts<>+184(SB)/4, $0x39506967
+DATA expAVX2Consts<>+188(SB)/4, $0x39506967
+DATA expAVX2Consts<>+192(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+196(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+200(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+204(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+208(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+212(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+216(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+220(SB)/4, $0x3ab743ce
+DATA expAVX2Consts<>+224(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+228(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+232(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+236(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+240(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+244(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+248(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+252(SB)/4, $0x3c088908
+DATA expAVX2Consts<>+256(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+260(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+264(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+268(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+272(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+276(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+280(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+284(SB)/4, $0x3d2aa9c1
+DATA expAVX2Consts<>+288(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+292(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+296(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+300(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+304(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+308(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+312(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+316(SB)/4, $0x3e2aaaaa
+DATA expAVX2Consts<>+320(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+324(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+328(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+332(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+336(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+340(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+344(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+348(SB)/4, $0x3f000000
+DATA expAVX2Consts<>+352(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+356(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+360(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+364(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+368(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+372(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+376(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+380(SB)/4, $0x3f800000
+DATA expAVX2Consts<>+384(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+388(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+392(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+396(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+400(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+404(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+408(SB)/4, $0x0000007f
+DATA expAVX2Consts<>+412(SB)/4, $0x0000007f
+GLOBL expAVX2Consts<>(SB), RODATA|NOPTR, $416
+
+// func erfAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·erfAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+erfAVX2_loop:
+	TESTQ       AX, AX
+	JZ          erfAVX2_tail
+	VMOVUPS     (BX), Y0
+	VMOVUPS     erfAVX2Consts<>+0(SB), Y1
+	VMINPS      Y0, Y1, Y1
+	VMOVUPS     erfAVX2Consts<>+32(SB), Y2
+	VMAXPS      Y1, Y2, Y1
+	VMULPS      Y1, Y1, Y2
+	VMOVUPS     erfAVX2Consts<>+64(SB), Y3
+	VFMADD213PS erfAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS      Y1, Y3, Y3
+	VMOVUPS     erfAVX2Consts<>+288(SB), Y1
+	VFMADD213PS erfAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS erfAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS erfAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS erfAVX2Consts<>+416(SB), Y2, Y1
+	VDIVPS      Y1, Y3, Y3
+	VMOVUPS     Y3, (DX)
+	VMOVUPS     32(BX), Y0
+	VMOVUPS     erfAVX2Consts<>+0(SB), Y1
+	VMINPS      Y0, Y1, Y1
+	VMOVUPS     erfAVX2Consts<>+32(SB), Y2
+	VMAXPS      Y1, Y2, Y1
+	VMULPS      Y1, Y1, Y2
+	VMOVUPS     erfAVX2Consts<>+64(SB), Y3
+	VFMADD213PS erfAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS erfAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS      Y1, Y3, Y3
+	VMOVUPS     erfAVX2Consts<>+288(SB), Y1
+	VFMADD213PS erfAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS erfAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS erfAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS erfAVX2Consts<>+416(SB), Y2, Y1
+	VDIVPS      Y1, Y3, Y3
+	VMOVUPS     Y3, 32(DX)
+	ADDQ        $0x40, DX
+	ADDQ        $0x40, BX
+	DECQ        AX
+	JMP         erfAVX2_loop
+
+erfAVX2_tail:
+	TESTQ        CX, CX
+	JZ           erfAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VMOVUPS      erfAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      erfAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      erfAVX2Consts<>+64(SB), Y3
+	VFMADD213PS  erfAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      erfAVX2Consts<>+288(SB), Y1
+	VFMADD213PS  erfAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS  erfAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS  erfAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS  erfAVX2Consts<>+416(SB), Y2, Y1
+	VDIVPS       Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VMOVUPS      erfAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      erfAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      erfAVX2Consts<>+64(SB), Y3
+	VFMADD213PS  erfAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS  erfAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      erfAVX2Consts<>+288(SB), Y1
+	VFMADD213PS  erfAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS  erfAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS  erfAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS  erfAVX2Consts<>+416(SB), Y2, Y1
+	VDIVPS       Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+erfAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA erfAVX2Consts<>+0(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+4(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+8(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+12(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+16(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+20(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+24(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+28(SB)/4, $0x40800000
+DATA erfAVX2Consts<>+32(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+36(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+40(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+44(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+48(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+52(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+56(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+60(SB)/4, $0xc0800000
+DATA erfAVX2Consts<>+64(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+68(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+72(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+76(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+80(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+84(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+88(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+92(SB)/4, $0xaf95df0b
+DATA erfAVX2Consts<>+96(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+100(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+104(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+108(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+112(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+116(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+120(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+124(SB)/4, $0x32edffee
+DATA erfAVX2Consts<>+128(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+132(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+136(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+140(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+144(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+148(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+152(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+156(SB)/4, $0xb60cff51
+DATA erfAVX2Consts<>+160(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+164(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+168(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+172(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+176(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+180(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+184(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+188(SB)/4, $0xb86ec2d2
+DATA erfAVX2Consts<>+192(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+196(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+200(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+204(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+208(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+212(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+216(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+220(SB)/4, $0xba40ac63
+DATA erfAVX2Consts<>+224(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+228(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+232(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+236(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+240(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+244(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+248(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+252(SB)/4, $0xbb41a1f6
+DATA erfAVX2Consts<>+256(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+260(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+264(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+268(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+272(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+276(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+280(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+284(SB)/4, $0xbc83dbd4
+DATA erfAVX2Consts<>+288(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+292(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+296(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+300(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+304(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+308(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+312(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+316(SB)/4, $0xb77460cd
+DATA erfAVX2Consts<>+320(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+324(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+328(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+332(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+336(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+340(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+344(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+348(SB)/4, $0xb95fbd29
+DATA erfAVX2Consts<>+352(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+356(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+360(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+364(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+368(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+372(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+376(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+380(SB)/4, $0xbadc924e
+DATA erfAVX2Consts<>+384(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+388(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+392(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+396(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+400(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+404(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+408(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+412(SB)/4, $0xbbf19bf8
+DATA erfAVX2Consts<>+416(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+420(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+424(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+428(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+432(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+436(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+440(SB)/4, $0xbc69b6a7
+DATA erfAVX2Consts<>+444(SB)/4, $0xbc69b6a7
+GLOBL erfAVX2Consts<>(SB), RODATA|NOPTR, $448
+
+// func tanhAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+tanhAVX2_loop:
+	TESTQ       AX, AX
+	JZ          tanhAVX2_tail
+	VMOVUPS     (BX), Y0
+	VMOVUPS     tanhAVX2Consts<>+0(SB), Y1
+	VMINPS      Y0, Y1, Y1
+	VMOVUPS     tanhAVX2Consts<>+32(SB), Y2
+	VMAXPS      Y1, Y2, Y1
+	VMULPS      Y1, Y1, Y2
+	VMOVUPS     tanhAVX2Consts<>+64(SB), Y3
+	VFMADD213PS tanhAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS      Y1, Y3, Y3
+	VMOVUPS     tanhAVX2Consts<>+288(SB), Y1
+	VFMADD213PS tanhAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS tanhAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS tanhAVX2Consts<>+384(SB), Y2, Y1
+	VDIVPS      Y1, Y3, Y3
+	VMOVUPS     Y3, (DX)
+	VMOVUPS     32(BX), Y0
+	VMOVUPS     tanhAVX2Consts<>+0(SB), Y1
+	VMINPS      Y0, Y1, Y1
+	VMOVUPS     tanhAVX2Consts<>+32(SB), Y2
+	VMAXPS      Y1, Y2, Y1
+	VMULPS      Y1, Y1, Y2
+	VMOVUPS     tanhAVX2Consts<>+64(SB), Y3
+	VFMADD213PS tanhAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS tanhAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS      Y1, Y3, Y3
+	VMOVUPS     tanhAVX2Consts<>+288(SB), Y1
+	VFMADD213PS tanhAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS tanhAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS tanhAVX2Consts<>+384(SB), Y2, Y1
+	VDIVPS      Y1, Y3, Y3
+	VMOVUPS     Y3, 32(DX)
+	ADDQ        $0x40, DX
+	ADDQ        $0x40, BX
+	DECQ        AX
+	JMP         tanhAVX2_loop
+
+tanhAVX2_tail:
+	TESTQ        CX, CX
+	JZ           tanhAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VMOVUPS      tanhAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      tanhAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      tanhAVX2Consts<>+64(SB), Y3
+	VFMADD213PS  tanhAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      tanhAVX2Consts<>+288(SB), Y1
+	VFMADD213PS  tanhAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS  tanhAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS  tanhAVX2Consts<>+384(SB), Y2, Y1
+	VDIVPS       Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VMOVUPS      tanhAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      tanhAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      tanhAVX2Consts<>+64(SB), Y3
+	VFMADD213PS  tanhAVX2Consts<>+96(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS  tanhAVX2Consts<>+256(SB), Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      tanhAVX2Consts<>+288(SB), Y1
+	VFMADD213PS  tanhAVX2Consts<>+320(SB), Y2, Y1
+	VFMADD213PS  tanhAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS  tanhAVX2Consts<>+384(SB), Y2, Y1
+	VDIVPS       Y1, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+tanhAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA tanhAVX2Consts<>+0(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+4(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+8(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+12(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+16(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+20(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+24(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+28(SB)/4, $0x40fff644
+DATA tanhAVX2Consts<>+32(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+36(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+40(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+44(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+48(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+52(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+56(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+60(SB)/4, $0xc0fff644
+DATA tanhAVX2Consts<>+64(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+68(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+72(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+76(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+80(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+84(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+88(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+92(SB)/4, $0xa59f25c0
+DATA tanhAVX2Consts<>+96(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+100(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+104(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+108(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+112(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+116(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+120(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+124(SB)/4, $0x2a61337e
+DATA tanhAVX2Consts<>+128(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+132(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+136(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+140(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+144(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+148(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+152(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+156(SB)/4, $0xaebd37ff
+DATA tanhAVX2Consts<>+160(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+164(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+168(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+172(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+176(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+180(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+184(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+188(SB)/4, $0x335c0041
+DATA tanhAVX2Consts<>+192(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+196(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+200(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+204(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+208(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+212(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+216(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+220(SB)/4, $0x3779434a
+DATA tanhAVX2Consts<>+224(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+228(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+232(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+236(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+240(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+244(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+248(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+252(SB)/4, $0x3a270ded
+DATA tanhAVX2Consts<>+256(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+260(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+264(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+268(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+272(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+276(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+280(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+284(SB)/4, $0x3ba059dc
+DATA tanhAVX2Consts<>+288(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+292(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+296(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+300(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+304(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+308(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+312(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+316(SB)/4, $0x35a0d3d8
+DATA tanhAVX2Consts<>+320(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+324(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+328(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+332(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+336(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+340(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+344(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+348(SB)/4, $0x38f895d6
+DATA tanhAVX2Consts<>+352(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+356(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+360(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+364(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+368(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+372(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+376(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+380(SB)/4, $0x3b14aa05
+DATA tanhAVX2Consts<>+384(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+388(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+392(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+396(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+400(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+404(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+408(SB)/4, $0x3ba059dd
+DATA tanhAVX2Consts<>+412(SB)/4, $0x3ba059dd
+GLOBL tanhAVX2Consts<>(SB), RODATA|NOPTR, $416
+
+// func sigmoidAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+sigmoidAVX2_loop:
+	TESTQ        AX, AX
+	JZ           sigmoidAVX2_tail
+	VMOVUPS      (BX), Y0
+	VXORPS       sigmoidAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      sigmoidAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       sigmoidAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS sigmoidAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS sigmoidAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       sigmoidAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      sigmoidAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMOVUPS      Y3, (DX)
+	VMOVUPS      32(BX), Y0
+	VXORPS       sigmoidAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      sigmoidAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       sigmoidAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS sigmoidAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS sigmoidAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       sigmoidAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      sigmoidAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	DECQ         AX
+	JMP          sigmoidAVX2_loop
+
+sigmoidAVX2_tail:
+	TESTQ        CX, CX
+	JZ           sigmoidAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VXORPS       sigmoidAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      sigmoidAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       sigmoidAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS sigmoidAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS sigmoidAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       sigmoidAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      sigmoidAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VXORPS       sigmoidAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      sigmoidAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       sigmoidAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS sigmoidAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS sigmoidAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      sigmoidAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  sigmoidAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       sigmoidAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       sigmoidAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      sigmoidAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+sigmoidAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA sigmoidAVX2Consts<>+0(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+4(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+8(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+12(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+16(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+20(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+24(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+28(SB)/4, $0x80000000
+DATA sigmoidAVX2Consts<>+32(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+36(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+40(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+44(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+48(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+52(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+56(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+60(SB)/4, $0x42b20000
+DATA sigmoidAVX2Consts<>+64(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+68(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+72(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+76(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+80(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+84(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+88(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+92(SB)/4, $0xc2d00000
+DATA sigmoidAVX2Consts<>+96(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+100(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+104(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+108(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+112(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+116(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+120(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+124(SB)/4, $0x3fb8aa3b
+DATA sigmoidAVX2Consts<>+128(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+132(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+136(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+140(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+144(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+148(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+152(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+156(SB)/4, $0x3f318000
+DATA sigmoidAVX2Consts<>+160(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+164(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+168(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+172(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+176(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+180(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+184(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+188(SB)/4, $0xb95e8083
+DATA sigmoidAVX2Consts<>+192(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+196(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+200(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+204(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+208(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+212(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+216(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+220(SB)/4, $0x39506967
+DATA sigmoidAVX2Consts<>+224(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+228(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+232(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+236(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+240(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+244(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+248(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+252(SB)/4, $0x3ab743ce
+DATA sigmoidAVX2Consts<>+256(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+260(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+264(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+268(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+272(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+276(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+280(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+284(SB)/4, $0x3c088908
+DATA sigmoidAVX2Consts<>+288(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+292(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+296(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+300(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+304(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+308(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+312(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+316(SB)/4, $0x3d2aa9c1
+DATA sigmoidAVX2Consts<>+320(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+324(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+328(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+332(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+336(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+340(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+344(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+348(SB)/4, $0x3e2aaaaa
+DATA sigmoidAVX2Consts<>+352(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+356(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+360(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+364(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+368(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+372(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+376(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+380(SB)/4, $0x3f000000
+DATA sigmoidAVX2Consts<>+384(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+388(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+392(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+396(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+400(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+404(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+408(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+412(SB)/4, $0x3f800000
+DATA sigmoidAVX2Consts<>+416(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+420(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+424(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+428(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+432(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+436(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+440(SB)/4, $0x0000007f
+DATA sigmoidAVX2Consts<>+444(SB)/4, $0x0000007f
+GLOBL sigmoidAVX2Consts<>(SB), RODATA|NOPTR, $448
+
+// func siluAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·siluAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+siluAVX2_loop:
+	TESTQ        AX, AX
+	JZ           siluAVX2_tail
+	VMOVUPS      (BX), Y0
+	VXORPS       siluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      siluAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      siluAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       siluAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS siluAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS siluAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      siluAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  siluAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       siluAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       siluAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       siluAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      siluAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      Y3, (DX)
+	VMOVUPS      32(BX), Y0
+	VXORPS       siluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      siluAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      siluAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       siluAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS siluAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS siluAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      siluAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  siluAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       siluAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       siluAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       siluAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      siluAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	DECQ         AX
+	JMP          siluAVX2_loop
+
+siluAVX2_tail:
+	TESTQ        CX, CX
+	JZ           siluAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VXORPS       siluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      siluAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      siluAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       siluAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS siluAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS siluAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      siluAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  siluAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       siluAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       siluAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       siluAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      siluAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y0, Y3, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VXORPS       siluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      siluAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      siluAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       siluAVX2Consts<>+96(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS siluAVX2Consts<>+128(SB), Y2, Y1
+	VFNMADD231PS siluAVX2Consts<>+160(SB), Y2, Y1
+	VMOVUPS      siluAVX2Consts<>+192(SB), Y3
+	VFMADD213PS  siluAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  siluAVX2Consts<>+384(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       siluAVX2Consts<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       siluAVX2Consts<>+416(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       siluAVX2Consts<>+384(SB), Y3, Y3
+	VMOVUPS      siluAVX2Consts<>+384(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VMULPS       Y0, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+siluAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA siluAVX2Consts<>+0(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+4(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+8(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+12(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+16(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+20(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+24(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+28(SB)/4, $0x80000000
+DATA siluAVX2Consts<>+32(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+36(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+40(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+44(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+48(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+52(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+56(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+60(SB)/4, $0x42b20000
+DATA siluAVX2Consts<>+64(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+68(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+72(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+76(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+80(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+84(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+88(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+92(SB)/4, $0xc2d00000
+DATA siluAVX2Consts<>+96(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+100(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+104(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+108(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+112(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+116(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+120(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+124(SB)/4, $0x3fb8aa3b
+DATA siluAVX2Consts<>+128(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+132(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+136(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+140(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+144(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+148(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+152(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+156(SB)/4, $0x3f318000
+DATA siluAVX2Consts<>+160(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+164(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+168(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+172(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+176(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+180(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+184(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+188(SB)/4, $0xb95e8083
+DATA siluAVX2Consts<>+192(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+196(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+200(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+204(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+208(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+212(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+216(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+220(SB)/4, $0x39506967
+DATA siluAVX2Consts<>+224(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+228(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+232(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+236(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+240(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+244(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+248(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+252(SB)/4, $0x3ab743ce
+DATA siluAVX2Consts<>+256(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+260(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+264(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+268(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+272(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+276(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+280(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+284(SB)/4, $0x3c088908
+DATA siluAVX2Consts<>+288(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+292(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+296(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+300(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+304(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+308(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+312(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+316(SB)/4, $0x3d2aa9c1
+DATA siluAVX2Consts<>+320(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+324(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+328(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+332(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+336(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+340(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+344(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+348(SB)/4, $0x3e2aaaaa
+DATA siluAVX2Consts<>+352(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+356(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+360(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+364(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+368(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+372(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+376(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+380(SB)/4, $0x3f000000
+DATA siluAVX2Consts<>+384(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+388(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+392(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+396(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+400(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+404(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+408(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+412(SB)/4, $0x3f800000
+DATA siluAVX2Consts<>+416(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+420(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+424(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+428(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+432(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+436(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+440(SB)/4, $0x0000007f
+DATA siluAVX2Consts<>+444(SB)/4, $0x0000007f
+GLOBL siluAVX2Consts<>(SB), RODATA|NOPTR, $448
+
+// func geluAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+geluAVX2_loop:
+	TESTQ       AX, AX
+	JZ          geluAVX2_tail
+	VMOVUPS     (BX), Y0
+	VMULPS      geluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS     geluAVX2Consts<>+32(SB), Y1
+	VMINPS      Y4, Y1, Y1
+	VMOVUPS     geluAVX2Consts<>+64(SB), Y2
+	VMAXPS      Y1, Y2, Y1
+	VMULPS      Y1, Y1, Y2
+	VMOVUPS     geluAVX2Consts<>+96(SB), Y3
+	VFMADD213PS geluAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+256(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+288(SB), Y2, Y3
+	VMULPS      Y1, Y3, Y3
+	VMOVUPS     geluAVX2Consts<>+320(SB), Y1
+	VFMADD213PS geluAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS geluAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS geluAVX2Consts<>+416(SB), Y2, Y1
+	VFMADD213PS geluAVX2Consts<>+448(SB), Y2, Y1
+	VDIVPS      Y1, Y3, Y3
+	VADDPS      geluAVX2Consts<>+480(SB), Y3, Y3
+	VMULPS      Y0, Y3, Y3
+	VMULPS      geluAVX2Consts<>+512(SB), Y3, Y3
+	VMOVUPS     Y3, (DX)
+	VMOVUPS     32(BX), Y0
+	VMULPS      geluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS     geluAVX2Consts<>+32(SB), Y1
+	VMINPS      Y4, Y1, Y1
+	VMOVUPS     geluAVX2Consts<>+64(SB), Y2
+	VMAXPS      Y1, Y2, Y1
+	VMULPS      Y1, Y1, Y2
+	VMOVUPS     geluAVX2Consts<>+96(SB), Y3
+	VFMADD213PS geluAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+256(SB), Y2, Y3
+	VFMADD213PS geluAVX2Consts<>+288(SB), Y2, Y3
+	VMULPS      Y1, Y3, Y3
+	VMOVUPS     geluAVX2Consts<>+320(SB), Y1
+	VFMADD213PS geluAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS geluAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS geluAVX2Consts<>+416(SB), Y2, Y1
+	VFMADD213PS geluAVX2Consts<>+448(SB), Y2, Y1
+	VDIVPS      Y1, Y3, Y3
+	VADDPS      geluAVX2Consts<>+480(SB), Y3, Y3
+	VMULPS      Y0, Y3, Y3
+	VMULPS      geluAVX2Consts<>+512(SB), Y3, Y3
+	VMOVUPS     Y3, 32(DX)
+	ADDQ        $0x40, DX
+	ADDQ        $0x40, BX
+	DECQ        AX
+	JMP         geluAVX2_loop
+
+geluAVX2_tail:
+	TESTQ        CX, CX
+	JZ           geluAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VMULPS       geluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      geluAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      geluAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      geluAVX2Consts<>+96(SB), Y3
+	VFMADD213PS  geluAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+256(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+288(SB), Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      geluAVX2Consts<>+320(SB), Y1
+	VFMADD213PS  geluAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS  geluAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS  geluAVX2Consts<>+416(SB), Y2, Y1
+	VFMADD213PS  geluAVX2Consts<>+448(SB), Y2, Y1
+	VDIVPS       Y1, Y3, Y3
+	VADDPS       geluAVX2Consts<>+480(SB), Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       geluAVX2Consts<>+512(SB), Y3, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VMULPS       geluAVX2Consts<>+0(SB), Y0, Y4
+	VMOVUPS      geluAVX2Consts<>+32(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      geluAVX2Consts<>+64(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      geluAVX2Consts<>+96(SB), Y3
+	VFMADD213PS  geluAVX2Consts<>+128(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+160(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+192(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+256(SB), Y2, Y3
+	VFMADD213PS  geluAVX2Consts<>+288(SB), Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      geluAVX2Consts<>+320(SB), Y1
+	VFMADD213PS  geluAVX2Consts<>+352(SB), Y2, Y1
+	VFMADD213PS  geluAVX2Consts<>+384(SB), Y2, Y1
+	VFMADD213PS  geluAVX2Consts<>+416(SB), Y2, Y1
+	VFMADD213PS  geluAVX2Consts<>+448(SB), Y2, Y1
+	VDIVPS       Y1, Y3, Y3
+	VADDPS       geluAVX2Consts<>+480(SB), Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       geluAVX2Consts<>+512(SB), Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+geluAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA geluAVX2Consts<>+0(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+4(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+8(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+12(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+16(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+20(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+24(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+28(SB)/4, $0x3f3504f3
+DATA geluAVX2Consts<>+32(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+36(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+40(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+44(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+48(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+52(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+56(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+60(SB)/4, $0x40800000
+DATA geluAVX2Consts<>+64(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+68(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+72(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+76(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+80(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+84(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+88(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+92(SB)/4, $0xc0800000
+DATA geluAVX2Consts<>+96(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+100(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+104(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+108(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+112(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+116(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+120(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+124(SB)/4, $0xaf95df0b
+DATA geluAVX2Consts<>+128(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+132(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+136(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+140(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+144(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+148(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+152(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+156(SB)/4, $0x32edffee
+DATA geluAVX2Consts<>+160(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+164(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+168(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+172(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+176(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+180(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+184(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+188(SB)/4, $0xb60cff51
+DATA geluAVX2Consts<>+192(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+196(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+200(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+204(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+208(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+212(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+216(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+220(SB)/4, $0xb86ec2d2
+DATA geluAVX2Consts<>+224(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+228(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+232(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+236(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+240(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+244(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+248(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+252(SB)/4, $0xba40ac63
+DATA geluAVX2Consts<>+256(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+260(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+264(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+268(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+272(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+276(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+280(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+284(SB)/4, $0xbb41a1f6
+DATA geluAVX2Consts<>+288(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+292(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+296(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+300(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+304(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+308(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+312(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+316(SB)/4, $0xbc83dbd4
+DATA geluAVX2Consts<>+320(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+324(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+328(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+332(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+336(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+340(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+344(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+348(SB)/4, $0xb77460cd
+DATA geluAVX2Consts<>+352(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+356(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+360(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+364(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+368(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+372(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+376(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+380(SB)/4, $0xb95fbd29
+DATA geluAVX2Consts<>+384(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+388(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+392(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+396(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+400(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+404(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+408(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+412(SB)/4, $0xbadc924e
+DATA geluAVX2Consts<>+416(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+420(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+424(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+428(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+432(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+436(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+440(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+444(SB)/4, $0xbbf19bf8
+DATA geluAVX2Consts<>+448(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+452(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+456(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+460(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+464(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+468(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+472(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+476(SB)/4, $0xbc69b6a7
+DATA geluAVX2Consts<>+480(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+484(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+488(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+492(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+496(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+500(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+504(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+508(SB)/4, $0x3f800000
+DATA geluAVX2Consts<>+512(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+516(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+520(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+524(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+528(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+532(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+536(SB)/4, $0x3f000000
+DATA geluAVX2Consts<>+540(SB)/4, $0x3f000000
+GLOBL geluAVX2Consts<>(SB), RODATA|NOPTR, $544
+
+// func geluTanhAVX2(n int, mask int, dst *float32, src *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluTanhAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ mask+8(FP), CX
+	MOVQ dst+16(FP), DX
+	MOVQ src+24(FP), BX
+
+geluTanhAVX2_loop:
+	TESTQ        AX, AX
+	JZ           geluTanhAVX2_tail
+	VMOVUPS      (BX), Y0
+	VMULPS       Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+0(SB), Y4, Y4
+	VFMADD213PS  Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+32(SB), Y4, Y4
+	VMOVUPS      geluTanhAVX2Consts<>+64(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+96(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       geluTanhAVX2Consts<>+128(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS geluTanhAVX2Consts<>+160(SB), Y2, Y1
+	VFNMADD231PS geluTanhAVX2Consts<>+192(SB), Y2, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+224(SB), Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       geluTanhAVX2Consts<>+416(SB), Y3, Y3
+	VDIVPS       Y3, Y0, Y3
+	VMOVUPS      Y3, (DX)
+	VMOVUPS      32(BX), Y0
+	VMULPS       Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+0(SB), Y4, Y4
+	VFMADD213PS  Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+32(SB), Y4, Y4
+	VMOVUPS      geluTanhAVX2Consts<>+64(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+96(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       geluTanhAVX2Consts<>+128(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS geluTanhAVX2Consts<>+160(SB), Y2, Y1
+	VFNMADD231PS geluTanhAVX2Consts<>+192(SB), Y2, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+224(SB), Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       geluTanhAVX2Consts<>+416(SB), Y3, Y3
+	VDIVPS       Y3, Y0, Y3
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	DECQ         AX
+	JMP          geluTanhAVX2_loop
+
+geluTanhAVX2_tail:
+	TESTQ        CX, CX
+	JZ           geluTanhAVX2_done
+	VMOVD        CX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQA      Y14, Y15
+	VPAND        vecLaneBits<>+0(SB), Y14, Y14
+	VPCMPEQD     vecLaneBits<>+0(SB), Y14, Y14
+	VPAND        vecLaneBits<>+32(SB), Y15, Y15
+	VPCMPEQD     vecLaneBits<>+32(SB), Y15, Y15
+	VMASKMOVPS   (BX), Y14, Y0
+	VMULPS       Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+0(SB), Y4, Y4
+	VFMADD213PS  Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+32(SB), Y4, Y4
+	VMOVUPS      geluTanhAVX2Consts<>+64(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+96(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       geluTanhAVX2Consts<>+128(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS geluTanhAVX2Consts<>+160(SB), Y2, Y1
+	VFNMADD231PS geluTanhAVX2Consts<>+192(SB), Y2, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+224(SB), Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       geluTanhAVX2Consts<>+416(SB), Y3, Y3
+	VDIVPS       Y3, Y0, Y3
+	VMASKMOVPS   Y3, Y14, (DX)
+	VMASKMOVPS   32(BX), Y15, Y0
+	VMULPS       Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+0(SB), Y4, Y4
+	VFMADD213PS  Y0, Y0, Y4
+	VMULPS       geluTanhAVX2Consts<>+32(SB), Y4, Y4
+	VMOVUPS      geluTanhAVX2Consts<>+64(SB), Y1
+	VMINPS       Y4, Y1, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+96(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       geluTanhAVX2Consts<>+128(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS geluTanhAVX2Consts<>+160(SB), Y2, Y1
+	VFNMADD231PS geluTanhAVX2Consts<>+192(SB), Y2, Y1
+	VMOVUPS      geluTanhAVX2Consts<>+224(SB), Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+384(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VFMADD213PS  geluTanhAVX2Consts<>+416(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       geluTanhAVX2Consts<>+448(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       geluTanhAVX2Consts<>+416(SB), Y3, Y3
+	VDIVPS       Y3, Y0, Y3
+	VMASKMOVPS   Y3, Y15, 32(DX)
+
+geluTanhAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA geluTanhAVX2Consts<>+0(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+4(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+8(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+12(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+16(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+20(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+24(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+28(SB)/4, $0x3d372713
+DATA geluTanhAVX2Consts<>+32(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+36(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+40(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+44(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+48(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+52(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+56(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+60(SB)/4, $0xbfcc422a
+DATA geluTanhAVX2Consts<>+64(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+68(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+72(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+76(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+80(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+84(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+88(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+92(SB)/4, $0x42b20000
+DATA geluTanhAVX2Consts<>+96(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+100(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+104(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+108(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+112(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+116(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+120(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+124(SB)/4, $0xc2d00000
+DATA geluTanhAVX2Consts<>+128(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+132(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+136(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+140(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+144(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+148(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+152(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+156(SB)/4, $0x3fb8aa3b
+DATA geluTanhAVX2Consts<>+160(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+164(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+168(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+172(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+176(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+180(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+184(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+188(SB)/4, $0x3f318000
+DATA geluTanhAVX2Consts<>+192(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+196(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+200(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+204(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+208(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+212(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+216(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+220(SB)/4, $0xb95e8083
+DATA geluTanhAVX2Consts<>+224(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+228(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+232(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+236(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+240(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+244(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+248(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+252(SB)/4, $0x39506967
+DATA geluTanhAVX2Consts<>+256(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+260(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+264(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+268(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+272(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+276(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+280(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+284(SB)/4, $0x3ab743ce
+DATA geluTanhAVX2Consts<>+288(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+292(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+296(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+300(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+304(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+308(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+312(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+316(SB)/4, $0x3c088908
+DATA geluTanhAVX2Consts<>+320(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+324(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+328(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+332(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+336(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+340(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+344(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+348(SB)/4, $0x3d2aa9c1
+DATA geluTanhAVX2Consts<>+352(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+356(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+360(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+364(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+368(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+372(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+376(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+380(SB)/4, $0x3e2aaaaa
+DATA geluTanhAVX2Consts<>+384(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+388(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+392(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+396(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+400(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+404(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+408(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+412(SB)/4, $0x3f000000
+DATA geluTanhAVX2Consts<>+416(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+420(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+424(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+428(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+432(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+436(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+440(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+444(SB)/4, $0x3f800000
+DATA geluTanhAVX2Consts<>+448(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+452(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+456(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+460(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+464(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+468(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+472(SB)/4, $0x0000007f
+DATA geluTanhAVX2Consts<>+476(SB)/4, $0x0000007f
+GLOBL geluTanhAVX2Consts<>(SB), RODATA|NOPTR, $480

@@ -70,6 +70,7 @@ func vecKernels() {
 		return Z3
 	})
 	binaryKernels()
+	unaryKernelsAVX2()
 }
 
 // unary emits func(n int, dst, src *float32): dst[0:16n] = f(src[0:16n]).
@@ -1114,4 +1115,177 @@ func binaryAVX2(name string, f func(b, a, dst Op), nan, relu bool) {
 	})
 	VZEROUPPER()
 	RET()
+}
+
+// The AVX2+FMA forms of the math kernels, for CPUs without AVX-512: the same formulas
+// in the same operation order as the AVX-512 kernels, on 8-lane ymm halves of 16-lane
+// blocks, so that they give the AVX-512 kernels' bits. Where AVX-512 has an instruction
+// AVX2 lacks: VROUNDPS for VRNDSCALEPS (both round to nearest even), and 2^n built in the
+// exponent bits in two factors for VSCALEFPS (see expAVX2). With sixteen Y registers the
+// constants live in a table of 8-lane copies, used as memory operands.
+
+// yk hands out the constants of one AVX2 kernel as 32-byte rows of a static table,
+// emitted after the function's code by table.
+type yk struct {
+	sym    Symbol
+	consts map[uint32]int
+	order  []uint32
+}
+
+func newYK(name string) *yk {
+	return &yk{sym: NewStaticSymbol(name + "Consts"), consts: map[uint32]int{}}
+}
+
+func (k *yk) c(v float32) Mem { return k.bits(math.Float32bits(v)) }
+
+func (k *yk) bits(b uint32) Mem {
+	i, ok := k.consts[b]
+	if !ok {
+		i = len(k.order)
+		k.consts[b] = i
+		k.order = append(k.order, b)
+	}
+	return Mem{Symbol: k.sym, Base: StaticBase, Disp: 32 * i}
+}
+
+// table emits the constants: each in 8 lanes.
+func (k *yk) table() {
+	GLOBL(k.sym.Name, RODATA|NOPTR)
+	for i, b := range k.order {
+		for l := 0; l < 8; l++ {
+			DATA(32*i+4*l, U32(b))
+		}
+	}
+}
+
+// horner is vk.horner with the coefficients in memory.
+func (k *yk) horner(x, acc VecPhysical, cs ...float64) {
+	VMOVUPS(k.c(float32(cs[0])), acc)
+	for _, c := range cs[1:] {
+		VFMADD213PS(k.c(float32(c)), x, acc) // acc = x·acc + c
+	}
+}
+
+// exp is vk.exp on 8 lanes (t1, t2, t3 scratch). For VSCALEFPS's out·2^n it multiplies
+// by 2^h and then 2^(n-h), h = floor(n/2), both built in the exponent bits: n is in
+// [-150, 128] (x was clamped to [-104, 89]), so both factors are normal, out·2^h is
+// exact, and the second product rounds once, as VSCALEFPS does (to +Inf, a denormal or
+// 0 alike). For a NaN x out is already NaN and stays NaN.
+func (k *yk) exp(x, t1, t2, t3, out VecPhysical) {
+	VMOVUPS(k.c(89), t1)
+	VMINPS(x, t1, t1) // the second source (x) is returned for NaN
+	VMOVUPS(k.c(-104), t2)
+	VMAXPS(t1, t2, t1)
+	VMULPS(k.c(1.44269504088896341), t1, t2)
+	VROUNDPS(U8(0), t2, t2)
+	VFNMADD231PS(k.c(0.693359375), t2, t1) // t1 -= t2·ln2hi
+	VFNMADD231PS(k.c(-2.12194440e-4), t2, t1)
+	k.horner(t1, out, 1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1, 1)
+	VCVTPS2DQ(t2, t3) // exact: t2 is an integer
+	VPSRAD(U8(1), t3, t2)
+	VPSUBD(t2, t3, t3)
+	for _, t := range []VecPhysical{t2, t3} {
+		VPADDD(k.bits(127), t, t)
+		VPSLLD(U8(23), t, t)
+		VMULPS(t, out, out)
+	}
+}
+
+// erf is vk.erf on 8 lanes.
+func (k *yk) erf(x, t1, t2, out VecPhysical) {
+	VMOVUPS(k.c(4), t1)
+	VMINPS(x, t1, t1)
+	VMOVUPS(k.c(-4), t2)
+	VMAXPS(t1, t2, t1)
+	VMULPS(t1, t1, t2)
+	k.horner(t2, out, -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+		-7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
+	VMULPS(t1, out, out)
+	k.horner(t2, t1, -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02)
+	VDIVPS(t1, out, out)
+}
+
+// tanh is vk.tanh on 8 lanes.
+func (k *yk) tanh(x, t1, t2, out VecPhysical) {
+	VMOVUPS(k.c(7.99881172180175781), t1)
+	VMINPS(x, t1, t1)
+	VMOVUPS(k.c(-7.99881172180175781), t2)
+	VMAXPS(t1, t2, t1)
+	VMULPS(t1, t1, t2)
+	k.horner(t2, out, -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+		1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)
+	VMULPS(t1, out, out)
+	k.horner(t2, t1, 1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
+	VDIVPS(t1, out, out)
+}
+
+// sigmoid is vk.sigmoid on 8 lanes (Y1, Y2, Y4, Y5 scratch).
+func (k *yk) sigmoid(x, out VecPhysical) {
+	VXORPS(k.bits(1<<31), x, Y4)
+	k.exp(Y4, Y1, Y2, Y5, out)
+	VADDPS(k.c(1), out, out)
+	VMOVUPS(k.c(1), Y4)
+	VDIVPS(out, Y4, out)
+}
+
+func unaryKernelsAVX2() {
+	unaryAVX2("expAVX2", func(k *yk, x VecPhysical) VecPhysical { k.exp(x, Y1, Y2, Y5, Y3); return Y3 })
+	unaryAVX2("erfAVX2", func(k *yk, x VecPhysical) VecPhysical { k.erf(x, Y1, Y2, Y3); return Y3 })
+	unaryAVX2("tanhAVX2", func(k *yk, x VecPhysical) VecPhysical { k.tanh(x, Y1, Y2, Y3); return Y3 })
+	unaryAVX2("sigmoidAVX2", func(k *yk, x VecPhysical) VecPhysical { k.sigmoid(x, Y3); return Y3 })
+	unaryAVX2("siluAVX2", func(k *yk, x VecPhysical) VecPhysical {
+		k.sigmoid(x, Y3)
+		VMULPS(x, Y3, Y3)
+		return Y3
+	})
+	unaryAVX2("geluAVX2", func(k *yk, x VecPhysical) VecPhysical {
+		VMULPS(k.c(1/math.Sqrt2), x, Y4)
+		k.erf(Y4, Y1, Y2, Y3)
+		VADDPS(k.c(1), Y3, Y3)
+		VMULPS(x, Y3, Y3)
+		VMULPS(k.c(0.5), Y3, Y3)
+		return Y3
+	})
+	unaryAVX2("geluTanhAVX2", func(k *yk, x VecPhysical) VecPhysical {
+		VMULPS(x, x, Y4)
+		VMULPS(k.c(0.044715), Y4, Y4)
+		VFMADD213PS(x, x, Y4) // Y4 = x·Y4 + x
+		VMULPS(k.c(-2*0.7978845608028654), Y4, Y4)
+		k.exp(Y4, Y1, Y2, Y5, Y3)
+		VADDPS(k.c(1), Y3, Y3)
+		VDIVPS(Y3, x, Y3)
+		return Y3
+	})
+}
+
+// unaryAVX2 emits func(n, mask int, dst, src *float32): dst = f(src) over n blocks of 16
+// and then the lanes in mask (blocksAVX2's tail: masked loads zero the other lanes and
+// suppress their faults, masked stores leave them alone), each block as two halves
+// through f (which may use Y0-Y13; x is Y0).
+func unaryAVX2(name string, f func(k *yk, x VecPhysical) VecPhysical) {
+	TEXT(name, NOSPLIT, "func(n, mask int, dst, src *float32)")
+	Pragma("noescape")
+	Doc(name + " maps n blocks of 16 floats, then the lanes in mask; see package vec.")
+	k := newYK(name)
+	n, mask := Load(Param("n"), GP64()), Load(Param("mask"), GP64())
+	dst, src := Load(Param("dst"), GP64()), Load(Param("src"), GP64())
+	blocksAVX2(name, n, mask, []Register{dst, src}, func(tail bool) {
+		for h, m := range []VecPhysical{Y14, Y15} {
+			in, out := Mem{Base: src, Disp: 32 * h}, Mem{Base: dst, Disp: 32 * h}
+			if tail {
+				VMASKMOVPS(in, m, Y0)
+			} else {
+				VMOVUPS(in, Y0)
+			}
+			r := f(k, Y0)
+			if tail {
+				VMASKMOVPS(r, m, out)
+			} else {
+				VMOVUPS(r, out)
+			}
+		}
+	})
+	VZEROUPPER()
+	RET()
+	k.table()
 }
