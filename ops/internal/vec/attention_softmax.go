@@ -14,7 +14,7 @@ func ExpSubSum(dst, src []float32, m float32) float32 {
 	src = src[:len(dst)]
 	n := len(dst)
 	full := 0
-	if useAsm.Load() {
+	if softmaxAsm() {
 		full = n / 16
 	}
 	if full == 0 {
@@ -26,13 +26,13 @@ func ExpSubSum(dst, src []float32, m float32) float32 {
 		}
 		return float32(sum)
 	}
-	s := expSubSumAVX512(full, unsafe.SliceData(dst), unsafe.SliceData(src), m)
+	s := expSubSumBlocks(full, unsafe.SliceData(dst), unsafe.SliceData(src), m)
 	if rest := n - 16*full; rest > 0 {
 		var buf [16]float32
 		for j, v := range src[16*full:] {
 			buf[j] = v - m
 		}
-		expAVX512(1, &buf[0], &buf[0])
+		exp16(&buf)
 		for j, v := range buf[:rest] {
 			dst[16*full+j] = v
 			s += v

@@ -148,3 +148,30 @@ func apply(asm kernel, f func(float32) float32, dst, src []float32) {
 		copy(dst[16*full:], buf[:rest])
 	}
 }
+
+// softmaxAsm says whether Softmax and ExpSubSum run their blocks of 16 in assembly
+// (AVX-512, or AVX2 with FMA: the same bits).
+func softmaxAsm() bool { return useAsm.Load() || useAVX2.Load() && hasFMA }
+
+func maxBlocks(n int, src *float32) float32 {
+	if useAsm.Load() {
+		return maxAVX512(n, src)
+	}
+	return maxAVX2(n, src)
+}
+
+func expSubSumBlocks(n int, dst, src *float32, m float32) float32 {
+	if useAsm.Load() {
+		return expSubSumAVX512(n, dst, src, m)
+	}
+	return expSubSumAVX2(n, dst, src, m)
+}
+
+// exp16 sets buf = e^buf with the assembly kernel.
+func exp16(buf *[16]float32) {
+	if useAsm.Load() {
+		expAVX512(1, &buf[0], &buf[0])
+		return
+	}
+	expAVX2(1, 0, &buf[0], &buf[0])
+}

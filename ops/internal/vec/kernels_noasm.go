@@ -21,6 +21,8 @@ func siluAVX2(n, mask int, dst, src *float32)     { panic("vec: no assembly") }
 func geluAVX2(n, mask int, dst, src *float32)     { panic("vec: no assembly") }
 func geluTanhAVX2(n, mask int, dst, src *float32) { panic("vec: no assembly") }
 
+func maxAVX2(n int, src *float32) float32                         { panic("vec: no assembly") }
+func expSubSumAVX2(n int, dst, src *float32, m float32) float32   { panic("vec: no assembly") }
 func maxAVX512(n int, src *float32) float32                       { panic("vec: no assembly") }
 func expSubSumAVX512(n int, dst, src *float32, m float32) float32 { panic("vec: no assembly") }
 

@@ -83,3 +83,38 @@ func TestAVX2MatchesAVX512(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxAVX2MatchesAVX512: Softmax and ExpSubSum (values and sums) give the same
+// bits in both assembly implementations, on awkward lengths, without allocating.
+func TestSoftmaxAVX2MatchesAVX512(t *testing.T) {
+	if !slices.Contains(Available(), "avx512") || !slices.Contains(Available(), "avx2") || !hasFMA {
+		t.Skip("needs AVX-512 and AVX2+FMA")
+	}
+	defer SetImpl("")
+	for _, n := range []int{0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 65, 1000} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*1.7)) * 30
+		}
+		var ys [2][]float32
+		var ss [2]float32
+		for j, impl := range []string{"avx512", "avx2"} {
+			SetImpl(impl)
+			y, e := make([]float32, n), make([]float32, n)
+			Softmax(y, x)
+			ss[j] = ExpSubSum(e, x, 3)
+			ys[j] = append(y, e...)
+			if a := testing.AllocsPerRun(5, func() { Softmax(y, x); ExpSubSum(e, x, 3) }); a != 0 {
+				t.Errorf("%s n=%d: %v allocations", impl, n, a)
+			}
+		}
+		if math.Float32bits(ss[0]) != math.Float32bits(ss[1]) {
+			t.Fatalf("n=%d: ExpSubSum sum avx512 %v, avx2 %v", n, ss[0], ss[1])
+		}
+		for i := range ys[0] {
+			if math.Float32bits(ys[0][i]) != math.Float32bits(ys[1][i]) {
+				t.Fatalf("n=%d: [%d] avx512 %v, avx2 %v", n, i, ys[0][i], ys[1][i])
+			}
+		}
+	}
+}

@@ -145,12 +145,12 @@ func Softmax(dst, src []float32) {
 		return
 	}
 	full := 0
-	if useAsm.Load() {
+	if softmaxAsm() {
 		full = n / 16
 	}
 	m := float32(math.Inf(-1))
 	if full > 0 {
-		m = maxAVX512(full, unsafe.SliceData(src))
+		m = maxBlocks(full, unsafe.SliceData(src))
 	}
 	for _, v := range src[16*full:] {
 		m = max(m, v)
@@ -166,13 +166,13 @@ func Softmax(dst, src []float32) {
 	}
 	var s float32
 	if full > 0 {
-		s = expSubSumAVX512(full, unsafe.SliceData(dst), unsafe.SliceData(src), m)
+		s = expSubSumBlocks(full, unsafe.SliceData(dst), unsafe.SliceData(src), m)
 		if rest := n - 16*full; rest > 0 {
 			var buf [16]float32
 			for j, v := range src[16*full:] {
 				buf[j] = v - m
 			}
-			expAVX512(1, &buf[0], &buf[0])
+			exp16(&buf)
 			for j, v := range buf[:rest] {
 				dst[16*full+j] = v
 				s += v

@@ -224,6 +224,16 @@ func elemReluAVX512(n int, mask int, dst *float32, a *float32)
 //go:noescape
 func elemReluAVX2(n int, mask int, dst *float32, a *float32)
 
+// maxAVX2 returns the maximum of n blocks of 16 floats (n > 0); see package vec.
+//
+//go:noescape
+func maxAVX2(n int, src *float32) float32
+
+// expSubSumAVX2 sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.
+//
+//go:noescape
+func expSubSumAVX2(n int, dst *float32, src *float32, m float32) float32
+
 // expAVX2 maps n blocks of 16 floats, then the lanes in mask; see package vec.
 //
 //go:noescape

@@ -2775,6 +2775,234 @@ elemReluAVX2_done:
 	VZEROUPPER
 	RET
 
+// func maxAVX2(n int, src *float32) float32
+// Requires: AVX, SSE
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ    n+0(FP), AX
+	MOVQ    src+8(FP), CX
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	ADDQ    $0x40, CX
+	DECQ    AX
+
+maxAVX2_loop:
+	TESTQ  AX, AX
+	JZ     maxAVX2_done
+	VMAXPS (CX), Y0, Y0
+	VMAXPS 32(CX), Y1, Y1
+	ADDQ   $0x40, CX
+	DECQ   AX
+	JMP    maxAVX2_loop
+
+maxAVX2_done:
+	VMAXPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VMAXPS       X1, X0, X0
+	MOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSubSumAVX2(n int, dst *float32, src *float32, m float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·expSubSumAVX2(SB), NOSPLIT, $0-36
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVSS        m+24(FP), X0
+	VBROADCASTSS X0, Y8
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+
+expSubSumAVX2_loop:
+	TESTQ        AX, AX
+	JZ           expSubSumAVX2_done
+	VMOVUPS      (DX), Y0
+	VSUBPS       Y8, Y0, Y0
+	VMOVUPS      expSubSumAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      expSubSumAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       expSubSumAVX2Consts<>+64(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS expSubSumAVX2Consts<>+96(SB), Y2, Y1
+	VFNMADD231PS expSubSumAVX2Consts<>+128(SB), Y2, Y1
+	VMOVUPS      expSubSumAVX2Consts<>+160(SB), Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+192(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+352(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       expSubSumAVX2Consts<>+384(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       expSubSumAVX2Consts<>+384(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVUPS      Y3, (CX)
+	VADDPS       Y3, Y6, Y6
+	VMOVUPS      32(DX), Y0
+	VSUBPS       Y8, Y0, Y0
+	VMOVUPS      expSubSumAVX2Consts<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VMOVUPS      expSubSumAVX2Consts<>+32(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       expSubSumAVX2Consts<>+64(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS expSubSumAVX2Consts<>+96(SB), Y2, Y1
+	VFNMADD231PS expSubSumAVX2Consts<>+128(SB), Y2, Y1
+	VMOVUPS      expSubSumAVX2Consts<>+160(SB), Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+192(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+224(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+256(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+288(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+320(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+352(SB), Y1, Y3
+	VFMADD213PS  expSubSumAVX2Consts<>+352(SB), Y1, Y3
+	VCVTPS2DQ    Y2, Y5
+	VPSRAD       $0x01, Y5, Y2
+	VPSUBD       Y2, Y5, Y5
+	VPADDD       expSubSumAVX2Consts<>+384(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       expSubSumAVX2Consts<>+384(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 32(CX)
+	VADDPS       Y3, Y7, Y7
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, CX
+	DECQ         AX
+	JMP          expSubSumAVX2_loop
+
+expSubSumAVX2_done:
+	VMOVAPS      Y6, Y0
+	VMOVAPS      Y7, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDPS       X1, X0, X0
+	MOVSS        X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+DATA expSubSumAVX2Consts<>+0(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+4(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+8(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+12(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+16(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+20(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+24(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+28(SB)/4, $0x42b20000
+DATA expSubSumAVX2Consts<>+32(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+36(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+40(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+44(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+48(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+52(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+56(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+60(SB)/4, $0xc2d00000
+DATA expSubSumAVX2Consts<>+64(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+68(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+72(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+76(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+80(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+84(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+88(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+92(SB)/4, $0x3fb8aa3b
+DATA expSubSumAVX2Consts<>+96(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+100(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+104(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+108(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+112(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+116(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+120(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+124(SB)/4, $0x3f318000
+DATA expSubSumAVX2Consts<>+128(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+132(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+136(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+140(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+144(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+148(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+152(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+156(SB)/4, $0xb95e8083
+DATA expSubSumAVX2Consts<>+160(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+164(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+168(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+172(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+176(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+180(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+184(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+188(SB)/4, $0x39506967
+DATA expSubSumAVX2Consts<>+192(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+196(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+200(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+204(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+208(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+212(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+216(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+220(SB)/4, $0x3ab743ce
+DATA expSubSumAVX2Consts<>+224(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+228(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+232(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+236(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+240(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+244(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+248(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+252(SB)/4, $0x3c088908
+DATA expSubSumAVX2Consts<>+256(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+260(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+264(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+268(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+272(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+276(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+280(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+284(SB)/4, $0x3d2aa9c1
+DATA expSubSumAVX2Consts<>+288(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+292(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+296(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+300(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+304(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+308(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+312(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+316(SB)/4, $0x3e2aaaaa
+DATA expSubSumAVX2Consts<>+320(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+324(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+328(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+332(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+336(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+340(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+344(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+348(SB)/4, $0x3f000000
+DATA expSubSumAVX2Consts<>+352(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+356(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+360(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+364(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+368(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+372(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+376(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+380(SB)/4, $0x3f800000
+DATA expSubSumAVX2Consts<>+384(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+388(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+392(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+396(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+400(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+404(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+408(SB)/4, $0x0000007f
+DATA expSubSumAVX2Consts<>+412(SB)/4, $0x0000007f
+GLOBL expSubSumAVX2Consts<>(SB), RODATA|NOPTR, $416
+
 // func expAVX2(n int, mask int, dst *float32, src *float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·expAVX2(SB), NOSPLIT, $0-32

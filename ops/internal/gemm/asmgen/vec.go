@@ -1229,6 +1229,7 @@ func (k *yk) sigmoid(x, out VecPhysical) {
 }
 
 func unaryKernelsAVX2() {
+	softmaxKernelsAVX2()
 	unaryAVX2("expAVX2", func(k *yk, x VecPhysical) VecPhysical { k.exp(x, Y1, Y2, Y5, Y3); return Y3 })
 	unaryAVX2("erfAVX2", func(k *yk, x VecPhysical) VecPhysical { k.erf(x, Y1, Y2, Y3); return Y3 })
 	unaryAVX2("tanhAVX2", func(k *yk, x VecPhysical) VecPhysical { k.tanh(x, Y1, Y2, Y3); return Y3 })
@@ -1288,4 +1289,78 @@ func unaryAVX2(name string, f func(k *yk, x VecPhysical) VecPhysical) {
 	VZEROUPPER()
 	RET()
 	k.table()
+}
+
+// softmaxKernelsAVX2 emits maxAVX512 and expSubSumAVX512 for AVX2: 16-lane blocks as two
+// halves, the sums in two 8-lane accumulators (lanes 0-7 and 8-15 of the AVX-512
+// kernel's) folded in hreduce's order, so that the sum has the AVX-512 kernel's bits.
+func softmaxKernelsAVX2() {
+	const mx = "maxAVX2"
+	TEXT(mx, NOSPLIT, "func(n int, src *float32) float32")
+	Pragma("noescape")
+	Doc(mx + " returns the maximum of n blocks of 16 floats (n > 0); see package vec.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	VMOVUPS(Mem{Base: src}, Y0)
+	VMOVUPS(Mem{Base: src, Disp: 32}, Y1)
+	ADDQ(U8(64), src)
+	DECQ(n)
+	Label(mx + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(mx + "_done"))
+	VMAXPS(Mem{Base: src}, Y0, Y0)
+	VMAXPS(Mem{Base: src, Disp: 32}, Y1, Y1)
+	ADDQ(U8(64), src)
+	DECQ(n)
+	JMP(LabelRef(mx + "_loop"))
+	Label(mx + "_done")
+	hreduceAVX2(VMAXPS)
+	Store(X0, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+
+	const es = "expSubSumAVX2"
+	TEXT(es, NOSPLIT, "func(n int, dst, src *float32, m float32) float32")
+	Pragma("noescape")
+	Doc(es + " sets dst = e^(src-m) over n blocks of 16 floats and returns their sum; see package vec.")
+	k := newYK(es)
+	n = Load(Param("n"), GP64())
+	dst := Load(Param("dst"), GP64())
+	src = Load(Param("src"), GP64())
+	VBROADCASTSS(Load(Param("m"), XMM()), Y8)
+	VXORPS(Y6, Y6, Y6)
+	VXORPS(Y7, Y7, Y7)
+	Label(es + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(es + "_done"))
+	for h, acc := range []VecPhysical{Y6, Y7} {
+		VMOVUPS(Mem{Base: src, Disp: 32 * h}, Y0)
+		VSUBPS(Y8, Y0, Y0)
+		k.exp(Y0, Y1, Y2, Y5, Y3)
+		VMOVUPS(Y3, Mem{Base: dst, Disp: 32 * h})
+		VADDPS(Y3, acc, acc)
+	}
+	ADDQ(U8(64), src)
+	ADDQ(U8(64), dst)
+	DECQ(n)
+	JMP(LabelRef(es + "_loop"))
+	Label(es + "_done")
+	VMOVAPS(Y6, Y0)
+	VMOVAPS(Y7, Y1)
+	hreduceAVX2(VADDPS)
+	Store(X0, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+	k.table()
+}
+
+// hreduceAVX2 is hreduce for 16 lanes held as Y0 (0-7) and Y1 (8-15).
+func hreduceAVX2(op func(ops ...Op)) {
+	op(Y1, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	op(X1, X0, X0)
+	VPERMILPS(U8(0x4e), X0, X1) // swap 64-bit halves
+	op(X1, X0, X0)
+	VPERMILPS(U8(0xb1), X0, X1) // swap neighbours
+	op(X1, X0, X0)
 }
