@@ -16,7 +16,14 @@ func BenchmarkVec(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		f    func(dst, src []float32)
-	}{{"Exp", Exp}, {"Erf", Erf}, {"Tanh", Tanh}, {"Sigmoid", Sigmoid}, {"Gelu", Gelu}, {"GeluTanh", GeluTanh}} {
+	}{{"Exp", Exp}, {"Erf", Erf}, {"Tanh", Tanh}, {"Sigmoid", Sigmoid}, {"Silu", Silu}, {"Gelu", Gelu}, {"GeluTanh", GeluTanh},
+		// A softmax row of attention's length (T = 128 keys), and a long one.
+		{"Softmax/128", func(dst, src []float32) {
+			for i := 0; i+128 <= len(src); i += 128 {
+				Softmax(dst[i:i+128], src[i:i+128])
+			}
+		}},
+		{"Softmax/4096", Softmax}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				c.f(y, x)
