@@ -24,7 +24,8 @@
 //     for one row, fused bias and activation. Constant weights are packed once: Prepack,
 //     called by exec.NewSession; PackB/PackBTransposed and Gemm for direct use.
 //   - Exp, Erf, Tanh, Sigmoid, Gelu (f32) and the GEMM epilogues: float32 approximations
-//     (package internal/vec, AVX-512) within 1e-6 relative of the float64 reference;
+//     (package internal/vec, AVX-512 and AVX2+FMA, bit-identical to each other) within
+//     1e-6 relative of the float64 reference;
 //     Softmax on the last axis with them. LayerNormalization, ciuic.SkipLayerNorm and
 //     ciuic.RMSNorm: vector row kernels (internal/vec, AVX-512 and AVX2) with float64
 //     statistics in a fixed lane order, within 1e-5 relative of the reference (not bit
