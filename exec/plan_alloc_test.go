@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 
@@ -86,7 +87,13 @@ func testPlanZeroAllocs(t *testing.T, quant string) {
 		for range 3 {
 			run() // the run state, the GEMM's pooled jobs, the helpers
 		}
-		if n := testing.AllocsPerRun(50, run); n != 0 {
+		// The least of three measures, as in nodeAllocs: the first runs with two
+		// workers may still start a helper goroutine.
+		n := math.Inf(1)
+		for range 3 {
+			n = min(n, testing.AllocsPerRun(50, run))
+		}
+		if n != 0 {
 			t.Errorf("workers=%d: %v allocations per run, want 0", workers, n)
 		}
 	}
@@ -124,11 +131,17 @@ func nodeAllocs(t *testing.T, s *Session, ins, outs []*ops.Tensor) []float64 {
 	allocs := make([]float64, len(s.nodes))
 	for i, nd := range s.nodes {
 		kctx.NumOutputs = len(nd.out)
-		allocs[i] = testing.AllocsPerRun(10, func() {
-			if err := s.plan.runNode(s, st, i, kctx); err != nil {
-				t.Fatal(err)
-			}
-		})
+		// The least of three measures: a kernel's scratch grows once, the first time
+		// a second worker joins one of its calls (which the warm-up runs may not have
+		// seen); what a call allocates every time shows in all three.
+		allocs[i] = math.Inf(1)
+		for range 3 {
+			allocs[i] = min(allocs[i], testing.AllocsPerRun(10, func() {
+				if err := s.plan.runNode(s, st, i, kctx); err != nil {
+					t.Fatal(err)
+				}
+			}))
+		}
 	}
 	return allocs
 }
