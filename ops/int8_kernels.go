@@ -298,9 +298,7 @@ func fastDequantKernel(ctx *KernelContext, in []*Tensor, attrs ir.Attrs) ([]*Ten
 		return dequantizeKernel(ctx, in, attrs)
 	}
 	y := New(ir.F32, in[0].Shape...)
-	if err := fastDequantInto(ctx, in, []*Tensor{y}, attrs); err != nil {
-		return nil, err
-	}
+	dequantRows(ctx, in, y, attrs)
 	return one(y), nil
 }
 
@@ -330,28 +328,26 @@ func fastDequantInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) erro
 		return err
 	}
 	if !fastDequantOK(in, attrs) {
-		t, err := dequantizeKernel(ctx, in, attrs)
-		if err != nil {
-			return err
-		}
-		if out[0].DType != ir.F32 || !sameShape(out[0].Shape, t[0].Shape) {
-			return fmt.Errorf("DequantizeLinear: output is %s%v, want f32%v", out[0].DType, out[0].Shape, t[0].Shape)
-		}
-		copy(out[0].F32(), t[0].F32())
-		return nil
+		return fallbackInto(ctx, dequantizeKernel, in, out, attrs)
 	}
-	x, s, zp := in[0], in[1], input(in, 2)
-	y := out[0]
+	x, y := in[0], out[0]
 	if y.DType != ir.F32 || !sameShape(y.Shape, x.Shape) {
 		return fmt.Errorf("DequantizeLinear: output is %s%v, want f32%v", y.DType, y.Shape, x.Shape)
 	}
+	dequantRows(ctx, in, y, attrs)
+	return nil
+}
+
+// dequantRows computes y for operands fastDequantOK accepted.
+func dequantRows(ctx *KernelContext, in []*Tensor, y *Tensor, attrs ir.Attrs) {
+	x, s, zp := in[0], in[1], input(in, 2)
 	C, inner := 1, x.Len()
 	if s.Len() != 1 {
 		axis, _ := normAxis(attrs.Int("axis", 1), x.Rank())
 		C, inner = s.Len(), NumElems(x.Shape[axis+1:])
 	}
 	if inner == 0 {
-		return nil
+		return
 	}
 	j := dequantJobs.Get().(*dequantJob)
 	j.x, j.zp, j.scale, j.y, j.C, j.inner = x, zp, s.F32(), y.F32(), C, inner
@@ -359,7 +355,6 @@ func fastDequantInto(ctx *KernelContext, in, out []*Tensor, attrs ir.Attrs) erro
 	ctx.ParallelFor(rows, max(1, elemGrain/inner), j.rowsFn)
 	j.x, j.zp, j.scale, j.y = nil, nil, nil, nil
 	dequantJobs.Put(j)
-	return nil
 }
 
 type dequantJob struct {
