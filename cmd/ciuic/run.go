@@ -44,9 +44,12 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 // open compiles the model and builds a session and its inputs.
 func (f *sessionFlags) open(model string, opts exec.Options) (*exec.Session, map[string]*ops.Tensor, error) {
 	opts.Workers = f.threads
+	dims, err := f.dims.Dims()
+	if err != nil {
+		return nil, nil, err
+	}
 	var s *exec.Session
 	if isPlan(model) { // compiled by ciuicc: loaded, not compiled (plan.go)
-		var err error
 		if s, err = openPlan(model, opts); err != nil {
 			return nil, nil, err
 		}
@@ -59,10 +62,6 @@ func (f *sessionFlags) open(model string, opts exec.Options) (*exec.Session, map
 		// chosen, intermediates in one planned arena, weights packed once), so that run
 		// and bench measure what a .ciuic file gives. Symbolic dims are planned for the
 		// sizes of -dim (re-planned when the inputs differ).
-		dims, err := f.dims.Dims()
-		if err != nil {
-			return nil, nil, err
-		}
 		bind := map[string]int64{}
 		for name, n := range dims {
 			bind[name] = int64(n)
@@ -92,10 +91,6 @@ func (f *sessionFlags) open(model string, opts exec.Options) (*exec.Session, map
 	if len(missing) > 0 {
 		if !f.random {
 			return nil, nil, fmt.Errorf("%s: missing inputs (give -input NAME=FILE.npy or -random-inputs):\n\t%s", model, strings.Join(missing, "\n\t"))
-		}
-		dims, err := f.dims.Dims()
-		if err != nil {
-			return nil, nil, err
 		}
 		rnd, err := s.RandomInputs(f.seed, dims)
 		if err != nil {
