@@ -643,7 +643,7 @@ func (ps *planSched) spread() {
 		}
 		ps.running++
 		ps.starting++
-		handOut(runnerTask{ps}, id, 0)
+		handOut(runnerTask{ps}, id)
 	}
 	ps.backlog.Store(int32(len(ps.ready) - ps.starting))
 }
@@ -670,7 +670,7 @@ func (ps *planSched) fail(err error) {
 // runnerTask is a helper's turn at running nodes.
 type runnerTask struct{ ps *planSched }
 
-func (r runnerTask) do(id int, _ uint32) { r.ps.runWith(id, true) }
+func (r runnerTask) do(id int) { r.ps.runWith(id, true) }
 
 // ExecuteInto runs a session made from a plan with inputs in graph-input order and
 // copies the outputs into outs (graph-output order), which the caller allocated with

@@ -64,16 +64,14 @@ func (t *tokens) release(id int) { t.ch <- id }
 // token of the run it works for, which the task carries: the worker budget is the
 // tokens', not the helpers'.
 
-// task is work for a helper holding token id of some run; gen identifies the
-// parallel-for call the task was made for (see forJob).
+// task is work for a helper holding token id of some run.
 type task interface {
-	do(id int, gen uint32)
+	do(id int)
 }
 
 type handoff struct {
-	t   task
-	id  int
-	gen uint32
+	t  task
+	id int
 }
 
 type helper struct{ wake chan handoff }
@@ -99,7 +97,7 @@ const spinFor = 200 * time.Microsecond
 const waitSpin = 30 * time.Microsecond
 
 // handOut gives t to an idle helper, starting one if none is idle.
-func handOut(t task, id int, gen uint32) {
+func handOut(t task, id int) {
 	helpers.mu.Lock()
 	var h *helper
 	if n := len(helpers.idle); n > 0 {
@@ -111,13 +109,13 @@ func handOut(t task, id int, gen uint32) {
 		h = &helper{wake: make(chan handoff, 1)}
 		go h.loop()
 	}
-	h.wake <- handoff{t, id, gen}
+	h.wake <- handoff{t, id}
 }
 
 func (h *helper) loop() {
 	for {
 		w := h.next()
-		w.t.do(w.id, w.gen)
+		w.t.do(w.id)
 		w.t = nil // do not keep the task's run alive while parked
 		helpers.mu.Lock()
 		helpers.idle = append(helpers.idle, h)
@@ -228,7 +226,7 @@ func (j *forJob) For(n, grain int, fn func(lo, hi int)) {
 			break
 		}
 		j.handed[id].Store(uint64(gen)<<1 | 1)
-		handOut(j, id, gen)
+		handOut(j, id)
 	}
 	j.work(false)
 	j.close()
@@ -287,19 +285,12 @@ func (j *forJob) close() {
 	j.gen++
 }
 
-// do is a helper's part of call gen: its chunks, then the token back, or on to
-// running ready nodes with it when some wait. Either happens before the helper leaves
+// do is a helper's part of the call its hand-out is for (handed[id]): its chunks,
+// then the token back, or on to running ready nodes with it when some wait. Either happens before the helper leaves
 // the job, so that when For returns every token its helpers took is free again or
 // counted by the scheduler.
-func (j *forJob) do(id int, _ uint32) {
-	var gen uint32
-	for { // claim the hand-out: the call it is for now
-		v := j.handed[id].Load()
-		if j.handed[id].CompareAndSwap(v, 0) {
-			gen = uint32(v >> 1)
-			break
-		}
-	}
+func (j *forJob) do(id int) {
+	gen := uint32(j.handed[id].Swap(0) >> 1) // claim the hand-out: the call it is for now
 	for {
 		s := j.state.Load()
 		if uint32(s>>32) != gen {
